@@ -1,0 +1,2 @@
+//! dify-client
+#![deny(missing_docs)]

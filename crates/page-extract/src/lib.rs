@@ -1,0 +1,2 @@
+//! page-extract
+#![deny(missing_docs)]

@@ -1,0 +1,2 @@
+//! site-crawler
+#![deny(missing_docs)]

@@ -1,0 +1,1 @@
+//! A Dify-compatible Knowledge API test server.

@@ -1,0 +1,1 @@
+//! Generated websites served on loopback for crawler tests.
