@@ -1,0 +1,170 @@
+//! Crawl configuration and its defaults.
+//!
+//! [`CrawlConfig`] is a plain struct with public fields so the CLI and the
+//! sync pipeline can fill it from flags and files without a builder. Every
+//! default is also exported as a `DEFAULT_*` constant, which lets the CLI
+//! print the same values in its help text that the library really uses.
+//! Validation happens once, in [`Crawler::new`](crate::Crawler::new).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Default cap on pages fetched and emitted (pages plus not-modified pages).
+pub const DEFAULT_MAX_PAGES: usize = 1_000;
+/// Default link depth: start URLs and sitemap URLs are depth 0.
+pub const DEFAULT_MAX_DEPTH: usize = 10;
+/// Default number of requests in flight across all hosts.
+pub const DEFAULT_CONCURRENCY: usize = 16;
+/// Default number of requests in flight to one host.
+pub const DEFAULT_PER_HOST: usize = 2;
+/// Default pause between two requests to the same host.
+pub const DEFAULT_DELAY: Duration = Duration::from_millis(250);
+/// Default `User-Agent`; its product token `dify-crawl` is what robots.txt
+/// groups match. Operators crawling other people's sites should append a
+/// contact URL, e.g. `dify-crawl/0.1 (+https://example.com/bot)`.
+pub const DEFAULT_USER_AGENT: &str = concat!("dify-crawl/", env!("CARGO_PKG_VERSION"));
+/// Default whole-request timeout, body included.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default TCP (and TLS) connect timeout.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default largest page body accepted, after content decoding: 10 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+/// Default number of redirect hops followed for one page.
+pub const DEFAULT_MAX_REDIRECTS: usize = 10;
+/// Default number of retries of a page answered with 429 or 503.
+pub const DEFAULT_MAX_RETRIES: usize = 2;
+/// Default longest wait honoured from a `Retry-After` header or robots.txt
+/// `Crawl-delay`; longer requests are capped to keep a run bounded.
+pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Default number of sitemap files fetched in one run (indexes included).
+pub const DEFAULT_MAX_SITEMAPS: usize = 100;
+/// Default time a robots.txt answered with 5xx (or not reached) keeps its
+/// host closed before the file is fetched again.
+pub const DEFAULT_ROBOTS_RETRY: Duration = Duration::from_secs(60);
+
+/// Cache validators of a page from an earlier run, sent back as
+/// `If-None-Match` / `If-Modified-Since`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Validators {
+    /// The `ETag` the server sent, quotes included.
+    pub etag: Option<String>,
+    /// The `Last-Modified` the server sent, as an HTTP date.
+    pub last_modified: Option<String>,
+}
+
+/// What to crawl and how politely.
+///
+/// Build it with struct update syntax over [`CrawlConfig::default`]:
+///
+/// ```
+/// use site_crawler::CrawlConfig;
+///
+/// let config = CrawlConfig {
+///     start_urls: vec!["https://docs.example.com/".into()],
+///     max_pages: 200,
+///     ..CrawlConfig::default()
+/// };
+/// assert!(config.respect_robots);
+/// ```
+#[derive(Debug, Clone)]
+pub struct CrawlConfig {
+    /// Where the crawl starts; each must be an absolute `http(s)` URL. Their
+    /// hosts define the scope. Default is empty (which `Crawler::new`
+    /// rejects).
+    pub start_urls: Vec<String>,
+    /// Cap on pages fetched and emitted: [`CrawlEvent::Page`] plus
+    /// [`CrawlEvent::NotModified`] never exceed it, even with concurrency.
+    /// Default is [`DEFAULT_MAX_PAGES`].
+    ///
+    /// [`CrawlEvent::Page`]: crate::CrawlEvent::Page
+    /// [`CrawlEvent::NotModified`]: crate::CrawlEvent::NotModified
+    pub max_pages: usize,
+    /// Deepest link level followed; start and sitemap URLs are depth 0.
+    /// Default is [`DEFAULT_MAX_DEPTH`].
+    pub max_depth: usize,
+    /// Regexes (Rust `regex` syntax) of which a URL must match one, unless
+    /// empty. Start URLs are exempt. Default is empty.
+    pub include: Vec<String>,
+    /// Regexes of which a URL must match none. Default is empty.
+    pub exclude: Vec<String>,
+    /// Requests in flight across all hosts. Default is
+    /// [`DEFAULT_CONCURRENCY`]; 0 is rejected.
+    pub concurrency: usize,
+    /// Requests in flight to one host. Default is [`DEFAULT_PER_HOST`];
+    /// 0 is rejected.
+    pub per_host: usize,
+    /// Pause between two requests to one host; robots.txt `Crawl-delay`
+    /// raises it (capped by `max_retry_after`). Default is [`DEFAULT_DELAY`].
+    pub delay: Duration,
+    /// `User-Agent` header; its first product token selects the robots.txt
+    /// group. Default is [`DEFAULT_USER_AGENT`].
+    pub user_agent: String,
+    /// Obey robots.txt rules and `Crawl-delay`. Default is `true`.
+    pub respect_robots: bool,
+    /// Seed the crawl from `Sitemap:` lines in robots.txt and
+    /// `/sitemap.xml` of each start host, before the page crawl starts.
+    /// robots.txt is read for its `Sitemap:` lines even when
+    /// `respect_robots` is off. Default is `true`.
+    pub sitemaps: bool,
+    /// Treat subdomains of the start hosts as in scope. Default is `false`.
+    pub allow_subdomains: bool,
+    /// Further hosts in scope, e.g. `docs.example.com`. Default is empty.
+    pub extra_hosts: Vec<String>,
+    /// Whole-request timeout. Default is [`DEFAULT_TIMEOUT`].
+    pub timeout: Duration,
+    /// Connect timeout. Default is [`DEFAULT_CONNECT_TIMEOUT`].
+    pub connect_timeout: Duration,
+    /// Largest page body accepted; bigger pages are skipped without being
+    /// held in memory. Default is [`DEFAULT_MAX_BODY_BYTES`].
+    pub max_body_bytes: u64,
+    /// Redirect hops followed per page. Default is
+    /// [`DEFAULT_MAX_REDIRECTS`].
+    pub max_redirects: usize,
+    /// Retries of a page answered with 429 or 503. Default is
+    /// [`DEFAULT_MAX_RETRIES`].
+    pub max_retries: usize,
+    /// Cap on waits asked for by `Retry-After` or `Crawl-delay`. Default is
+    /// [`DEFAULT_MAX_RETRY_AFTER`].
+    pub max_retry_after: Duration,
+    /// Sitemap files fetched per run. Default is [`DEFAULT_MAX_SITEMAPS`].
+    pub max_sitemaps: usize,
+    /// How long an unreachable robots.txt closes its host before it is
+    /// fetched again. Default is [`DEFAULT_ROBOTS_RETRY`].
+    pub robots_retry: Duration,
+    /// Validators from an earlier run, keyed by the normalized URL that is
+    /// requested (see [`url_norm::normalize`](crate::url_norm::normalize));
+    /// each redirect hop is looked up too. A URL with an entry is requested
+    /// conditionally; a 304 answer becomes
+    /// [`CrawlEvent::NotModified`](crate::CrawlEvent::NotModified) and its
+    /// links are not followed. Default is empty.
+    pub validators: HashMap<String, Validators>,
+}
+
+impl Default for CrawlConfig {
+    fn default() -> Self {
+        Self {
+            start_urls: Vec::new(),
+            max_pages: DEFAULT_MAX_PAGES,
+            max_depth: DEFAULT_MAX_DEPTH,
+            include: Vec::new(),
+            exclude: Vec::new(),
+            concurrency: DEFAULT_CONCURRENCY,
+            per_host: DEFAULT_PER_HOST,
+            delay: DEFAULT_DELAY,
+            user_agent: DEFAULT_USER_AGENT.to_owned(),
+            respect_robots: true,
+            sitemaps: true,
+            allow_subdomains: false,
+            extra_hosts: Vec::new(),
+            timeout: DEFAULT_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            max_redirects: DEFAULT_MAX_REDIRECTS,
+            max_retries: DEFAULT_MAX_RETRIES,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
+            max_sitemaps: DEFAULT_MAX_SITEMAPS,
+            robots_retry: DEFAULT_ROBOTS_RETRY,
+            validators: HashMap::new(),
+        }
+    }
+}

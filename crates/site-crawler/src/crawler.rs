@@ -1,0 +1,423 @@
+//! The crawl loop: scheduling, dedup, the page budget and events.
+//!
+//! One loop owns every piece of mutable crawl state (frontier, seen and
+//! emitted sets, stats), so none of it needs a lock. Fetch tasks run in a
+//! `JoinSet` capped at `concurrency`; each returns an [`Outcome`] that the
+//! loop turns into events and new work. The loop awaits each event send,
+//! so a slow consumer slows the crawl instead of growing a buffer: at most
+//! `concurrency` finished outcomes wait in the join set meanwhile.
+//!
+//! `max_pages` is exact: a task is only started while emitted pages plus
+//! tasks in flight are under the cap, so the cap can never be overrun and
+//! a failed fetch frees its slot for the next URL.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio::task::{Id, JoinSet};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+use url::Url;
+
+use crate::config::CrawlConfig;
+use crate::error::CrawlError;
+use crate::event::{CrawlEvent, FailKind, FailedPage, SkipReason, SkippedPage};
+use crate::fetch::Fetcher;
+use crate::frontier::{Frontier, Item};
+use crate::robots::RobotsRules;
+use crate::scope::Scope;
+use crate::stats::{CrawlStats, Tally, Traffic};
+use crate::task::{self, Outcome, PageResult};
+use crate::{seeds, url_norm};
+
+/// A validated crawl, ready to run.
+///
+/// ```no_run
+/// # async fn example() -> Result<(), site_crawler::CrawlError> {
+/// use site_crawler::{CrawlConfig, CrawlEvent, Crawler};
+/// use tokio_util::sync::CancellationToken;
+///
+/// let crawler = Crawler::new(CrawlConfig {
+///     start_urls: vec!["https://docs.example.com/".into()],
+///     ..CrawlConfig::default()
+/// })?;
+/// let (events, mut received) = tokio::sync::mpsc::channel(64);
+/// let crawl = tokio::spawn(async move { crawler.run(events, CancellationToken::new()).await });
+/// while let Some(event) = received.recv().await {
+///     if let CrawlEvent::Page(page) = event {
+///         println!("{} ({} bytes)", page.url, page.bytes);
+///     }
+/// }
+/// let stats = crawl.await.expect("crawl task");
+/// println!("{} pages", stats.pages);
+/// # Ok(()) }
+/// ```
+#[derive(Debug)]
+pub struct Crawler {
+    shared: Arc<Shared>,
+}
+
+/// What fetch tasks share: immutable settings and the pooled client.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: CrawlConfig,
+    pub(crate) starts: Vec<Url>,
+    pub(crate) scope: Scope,
+    pub(crate) fetcher: Fetcher,
+}
+
+impl Shared {
+    /// Why robots.txt forbids the URL, if it does (and is respected).
+    pub(crate) async fn robots_block(&self, url: &Url, traffic: &Traffic) -> Option<SkipReason> {
+        if !self.config.respect_robots {
+            return None;
+        }
+        let rules: Arc<RobotsRules> = self.fetcher.robots(url, traffic).await;
+        if rules.is_unavailable() {
+            Some(SkipReason::RobotsUnavailable)
+        } else if rules.is_allowed(url) {
+            None
+        } else {
+            Some(SkipReason::RobotsDisallowed)
+        }
+    }
+}
+
+impl Crawler {
+    /// Validates the configuration and builds the HTTP client. Nothing is
+    /// sent until [`run`](Self::run).
+    ///
+    /// # Errors
+    ///
+    /// A [`CrawlError`] naming the bad start URL, pattern, host or setting.
+    pub fn new(config: CrawlConfig) -> Result<Self, CrawlError> {
+        let starts = parse_start_urls(&config.start_urls)?;
+        check_settings(&config)?;
+        let scope = Scope::new(
+            &starts,
+            &config.extra_hosts,
+            config.allow_subdomains,
+            &config.include,
+            &config.exclude,
+        )?;
+        let fetcher = Fetcher::new(&config)?;
+        Ok(Self { shared: Arc::new(Shared { config, starts, scope, fetcher }) })
+    }
+
+    /// The configuration this crawler runs with.
+    #[must_use]
+    pub fn config(&self) -> &CrawlConfig {
+        &self.shared.config
+    }
+
+    /// Crawls until the frontier is empty, `max_pages` is reached, `cancel`
+    /// fires or the receiver of `events` is dropped, and returns the
+    /// counters. Per-page problems become events, never errors.
+    ///
+    /// On cancellation no new request starts and requests in flight are
+    /// dropped. A crawler can be run again; robots.txt and politeness state
+    /// are kept between runs.
+    pub async fn run(
+        &self,
+        events: mpsc::Sender<CrawlEvent>,
+        cancel: CancellationToken,
+    ) -> CrawlStats {
+        Run::new(Arc::clone(&self.shared), events, cancel).execute().await
+    }
+}
+
+fn parse_start_urls(inputs: &[String]) -> Result<Vec<Url>, CrawlError> {
+    if inputs.is_empty() {
+        return Err(CrawlError::NoStartUrls);
+    }
+    inputs
+        .iter()
+        .map(|input| {
+            let url = Url::parse(input.trim())
+                .map_err(|source| CrawlError::InvalidUrl { url: input.clone(), source })?;
+            url_norm::normalize(&url)
+                .ok_or_else(|| CrawlError::UnsupportedUrl { url: input.clone() })
+        })
+        .collect()
+}
+
+fn check_settings(config: &CrawlConfig) -> Result<(), CrawlError> {
+    let invalid = |name, reason| Err(CrawlError::InvalidSetting { name, reason });
+    if config.concurrency == 0 {
+        return invalid("concurrency", "must be at least 1");
+    }
+    if config.per_host == 0 {
+        return invalid("per_host", "must be at least 1");
+    }
+    if config.max_pages == 0 {
+        return invalid("max_pages", "must be at least 1");
+    }
+    if config.user_agent.trim().is_empty() {
+        return invalid("user_agent", "must not be empty");
+    }
+    Ok(())
+}
+
+/// The state of one run.
+struct Run {
+    shared: Arc<Shared>,
+    traffic: Arc<Traffic>,
+    events: mpsc::Sender<CrawlEvent>,
+    cancel: CancellationToken,
+    frontier: Frontier,
+    /// URLs ever queued (or folded in as a canonical), so none is queued
+    /// twice.
+    seen: HashSet<Url>,
+    /// Identities emitted, plus the requested and final URLs that led to
+    /// them, so later copies are dropped or skipped as duplicates.
+    emitted: HashSet<Url>,
+    lastmods: HashMap<Url, String>,
+    tasks: JoinSet<Outcome>,
+    in_flight: HashMap<Id, Url>,
+    stats: CrawlStats,
+    stopped: bool,
+}
+
+impl Run {
+    fn new(
+        shared: Arc<Shared>,
+        events: mpsc::Sender<CrawlEvent>,
+        cancel: CancellationToken,
+    ) -> Self {
+        Self {
+            shared,
+            traffic: Arc::new(Traffic::default()),
+            events,
+            cancel,
+            frontier: Frontier::default(),
+            seen: HashSet::new(),
+            emitted: HashSet::new(),
+            lastmods: HashMap::new(),
+            tasks: JoinSet::new(),
+            in_flight: HashMap::new(),
+            stats: CrawlStats::default(),
+            stopped: false,
+        }
+    }
+
+    async fn execute(mut self) -> CrawlStats {
+        let started = Instant::now();
+        let starts: Vec<&str> = self.shared.starts.iter().map(Url::as_str).collect();
+        info!(start_urls = ?starts, max_pages = self.shared.config.max_pages, "crawl started");
+
+        for url in self.shared.starts.clone() {
+            if self.seen.insert(url.clone()) {
+                self.frontier.push(Item { url, depth: 0 });
+            }
+        }
+        if self.shared.config.sitemaps {
+            self.seed_sitemaps().await;
+        }
+        self.crawl().await;
+
+        // Waiting for the aborted tasks means no request starts after `run`
+        // returns, even on a multi-threaded runtime.
+        self.tasks.shutdown().await;
+        self.traffic.fold_into(&mut self.stats);
+        self.stats.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let stats = &self.stats;
+        info!(
+            pages = stats.pages,
+            not_modified = stats.not_modified,
+            skipped = stats.skipped_total(),
+            failed = stats.failed_total(),
+            requests = stats.requests,
+            duration_ms = stats.duration_ms,
+            "crawl finished"
+        );
+        self.stats
+    }
+
+    async fn seed_sitemaps(&mut self) {
+        let cancel = self.cancel.clone();
+        let found = tokio::select! {
+            biased;
+            () = cancel.cancelled() => {
+                self.stop_cancelled();
+                return;
+            }
+            found = seeds::from_sitemaps(&self.shared, &self.traffic) => found,
+        };
+
+        for (url, lastmod) in found {
+            if let Some(lastmod) = lastmod {
+                self.lastmods.insert(url.clone(), lastmod);
+            }
+            if self.shared.scope.contains(&url) && self.seen.insert(url.clone()) {
+                self.stats.sitemap_urls += 1;
+                self.frontier.push(Item { url, depth: 0 });
+            }
+        }
+    }
+
+    async fn crawl(&mut self) {
+        let cancel = self.cancel.clone();
+        while !self.stopped {
+            self.start_tasks();
+            if self.tasks.is_empty() {
+                break;
+            }
+
+            tokio::select! {
+                biased;
+                () = cancel.cancelled() => self.stop_cancelled(),
+                Some(joined) = self.tasks.join_next_with_id() => match joined {
+                    Ok((id, outcome)) => {
+                        self.in_flight.remove(&id);
+                        self.handle(outcome).await;
+                    }
+                    Err(error) => self.task_died(&error).await,
+                },
+            }
+        }
+        self.stats.page_limit_reached = !self.frontier.is_empty() && self.budget_left() == 0;
+    }
+
+    /// Pages that may still be started without risking the cap.
+    fn budget_left(&self) -> usize {
+        let used = usize::try_from(self.stats.budget_used()).unwrap_or(usize::MAX);
+        self.shared.config.max_pages.saturating_sub(used + self.tasks.len())
+    }
+
+    fn start_tasks(&mut self) {
+        while self.tasks.len() < self.shared.config.concurrency && self.budget_left() > 0 {
+            let Some(item) = self.frontier.pop() else {
+                return;
+            };
+            if self.emitted.contains(&item.url) {
+                debug!(url = %item.url, "dropped: identity already emitted");
+                self.stats.duplicates_dropped += 1;
+                continue;
+            }
+
+            let url = item.url.clone();
+            let handle = self.tasks.spawn(task::fetch(
+                Arc::clone(&self.shared),
+                Arc::clone(&self.traffic),
+                item,
+            ));
+            self.in_flight.insert(handle.id(), url);
+        }
+    }
+
+    async fn handle(&mut self, outcome: Outcome) {
+        match outcome {
+            Outcome::Page(result) => self.handle_page(*result).await,
+            Outcome::NotModified(mut page) => {
+                self.emitted.insert(page.url.clone());
+                page.sitemap_lastmod = self.lastmods.get(&page.url).cloned();
+                self.emit(CrawlEvent::NotModified(page)).await;
+            }
+            Outcome::Skipped(skipped) => self.emit(CrawlEvent::Skipped(skipped)).await,
+            Outcome::Failed(failed) => self.emit(CrawlEvent::Failed(failed)).await,
+        }
+    }
+
+    /// Folds redirects and the canonical into the page's identity, queues
+    /// its links and emits it unless it duplicates an emitted page.
+    async fn handle_page(&mut self, result: PageResult) {
+        let PageResult { mut page, links, noindex } = result;
+        self.queue_links(links, page.depth + 1);
+
+        page.canonical = page.canonical.filter(|canonical| self.shared.scope.contains(canonical));
+        let identity = page.canonical.clone().unwrap_or_else(|| page.final_url.clone());
+        if noindex {
+            self.skip(page.requested_url, SkipReason::NoIndex).await;
+            return;
+        }
+        if self.emitted.contains(&identity) {
+            self.skip(page.requested_url, SkipReason::Duplicate { of: identity }).await;
+            return;
+        }
+
+        self.seen.insert(identity.clone());
+        self.emitted.insert(page.requested_url.clone());
+        self.emitted.insert(page.final_url.clone());
+        self.emitted.insert(identity.clone());
+        page.sitemap_lastmod = [&identity, &page.final_url, &page.requested_url]
+            .into_iter()
+            .find_map(|url| self.lastmods.get(url).cloned());
+        page.url = identity;
+        self.emit(CrawlEvent::Page(page)).await;
+    }
+
+    fn queue_links(&mut self, links: Vec<Url>, depth: usize) {
+        if depth > self.shared.config.max_depth {
+            return;
+        }
+        for url in links {
+            if self.shared.scope.contains(&url) && self.seen.insert(url.clone()) {
+                self.frontier.push(Item { url, depth });
+            }
+        }
+    }
+
+    async fn skip(&mut self, url: Url, reason: SkipReason) {
+        self.emit(CrawlEvent::Skipped(SkippedPage { url, reason })).await;
+    }
+
+    /// A fetch task panicked or was aborted; its URL still gets an event.
+    async fn task_died(&mut self, error: &tokio::task::JoinError) {
+        warn!(%error, "fetch task ended abnormally");
+        if let Some(url) = self.in_flight.remove(&error.id()) {
+            let failed = FailedPage {
+                url,
+                error: error.to_string(),
+                status: None,
+                kind: FailKind::Transport,
+            };
+            self.emit(CrawlEvent::Failed(failed)).await;
+        }
+    }
+
+    /// Sends an event, waiting for room in the channel; gives up on
+    /// cancellation or when the receiver is gone.
+    async fn emit(&mut self, event: CrawlEvent) {
+        if self.stopped {
+            return;
+        }
+        log_decision(&event);
+        let tally = Tally::of(&event);
+        let cancel = self.cancel.clone();
+        tokio::select! {
+            biased;
+            () = cancel.cancelled() => self.stop_cancelled(),
+            sent = self.events.send(event) => match sent {
+                Ok(()) => self.stats.count(tally),
+                Err(_) => {
+                    info!("event receiver closed; stopping the crawl");
+                    self.stats.consumer_gone = true;
+                    self.stopped = true;
+                }
+            },
+        }
+    }
+
+    fn stop_cancelled(&mut self) {
+        if !self.stopped {
+            info!("crawl cancelled");
+        }
+        self.stats.cancelled = true;
+        self.stopped = true;
+    }
+}
+
+fn log_decision(event: &CrawlEvent) {
+    match event {
+        CrawlEvent::Page(page) => {
+            debug!(url = %page.url, depth = page.depth, bytes = page.bytes, "page")
+        }
+        CrawlEvent::NotModified(page) => debug!(url = %page.url, "not modified"),
+        CrawlEvent::Skipped(skipped) => {
+            debug!(url = %skipped.url, reason = %skipped.reason, "skipped")
+        }
+        CrawlEvent::Failed(failed) => debug!(url = %failed.url, error = %failed.error, "failed"),
+    }
+}
