@@ -7,4 +7,13 @@
 //! calls that keep both sides equal.
 #![deny(missing_docs)]
 
+pub mod chunking;
+pub mod config;
+pub mod dify_sink;
+pub mod export;
+pub mod naming;
 pub mod page;
+pub mod pipeline;
+pub mod report;
+pub mod route;
+pub mod state;

@@ -1,0 +1,109 @@
+//! Shapes shared by several endpoints: pages, simple results, and the serde
+//! helpers that make parsing forgiving.
+
+use serde::{Deserialize, Deserializer};
+
+/// One page of a list endpoint.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, bound(deserialize = "T: Deserialize<'de>"))]
+pub struct Page<T> {
+    /// The items of this page.
+    #[serde(deserialize_with = "null_as_default")]
+    pub data: Vec<T>,
+    /// Whether the server thinks more pages follow (unreliable on some
+    /// versions; see [`Page::is_last`]).
+    #[serde(deserialize_with = "null_as_default")]
+    pub has_more: bool,
+    /// The page size the server used.
+    #[serde(deserialize_with = "null_as_default")]
+    pub limit: u32,
+    /// Total number of items.
+    #[serde(deserialize_with = "null_as_default")]
+    pub total: u64,
+    /// The page number (1-based).
+    #[serde(deserialize_with = "null_as_default")]
+    pub page: u32,
+}
+
+impl<T> Default for Page<T> {
+    fn default() -> Self {
+        Self { data: Vec::new(), has_more: false, limit: 0, total: 0, page: 0 }
+    }
+}
+
+impl<T> Page<T> {
+    /// Whether this is the last page, by the rule that holds on every
+    /// server version: an empty page, or `page * limit >= total`.
+    /// (`has_more` is wrong when the limit was capped or the last page is
+    /// exactly full.)
+    pub fn is_last(&self, requested_limit: u32) -> bool {
+        let limit = u64::from(requested_limit.min(self.limit.max(1)));
+        self.data.is_empty() || u64::from(self.page.max(1)) * limit >= self.total
+    }
+}
+
+/// The `{"result": "success"}` answer of toggles and batch writes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(default)]
+pub struct OperationResult {
+    /// `"success"` on success.
+    pub result: String,
+}
+
+/// Treats `null` like a missing field.
+pub(crate) fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
+}
+
+/// Accepts a count sent either as a number or as a string (tags'
+/// `binding_count` is a string).
+pub(crate) fn lenient_count<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Count {
+        Number(u64),
+        Text(String),
+        Float(f64),
+    }
+    Ok(match Option::<Count>::deserialize(deserializer)? {
+        Some(Count::Number(n)) => Some(n),
+        Some(Count::Text(text)) => text.trim().parse().ok(),
+        // Only non-negative whole counts are meaningful; others are dropped.
+        Some(Count::Float(f)) if f >= 0.0 && f.fract() == 0.0 => Some(f as u64),
+        _ => None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn last_page_rules() {
+        let page = |n: usize, page, limit, total| Page {
+            data: vec![0; n],
+            has_more: true,
+            limit,
+            total,
+            page,
+        };
+        assert!(page(0, 3, 20, 100).is_last(20), "empty page");
+        assert!(page(20, 5, 20, 100).is_last(20), "exactly full last page");
+        assert!(!page(20, 4, 20, 100).is_last(20));
+        assert!(!page(100, 1, 100, 250).is_last(500), "capped limit");
+    }
+
+    #[test]
+    fn nulls_and_missing_fields_default() {
+        let page: Page<u32> = serde_json::from_str(r#"{"data":null,"total":3}"#).unwrap();
+        assert_eq!(page.total, 3);
+        assert!(page.data.is_empty());
+    }
+}

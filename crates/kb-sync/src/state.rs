@@ -1,0 +1,1596 @@
+//! The local state store: what this tool knows about every page it synced.
+//!
+//! One SQLite file (bundled SQLite, WAL journal) records per URL the target
+//! knowledge base, the Dify document name and id, the hash of the content
+//! Dify holds, HTTP validators, when it was seen and synced, the stage it
+//! reached and the last error, and the content still to be sent (so `retry`
+//! can resend without crawling). Beside the pages it keeps the runs, the known
+//! datasets and their metadata field ids, metadata assignments not yet
+//! applied, and documents found by reconciliation (see [`crate::dify_sink`]).
+//!
+//! Concurrency: one connection behind a `std::sync::Mutex`. Every method runs
+//! one short statement or transaction (microseconds with WAL and
+//! `synchronous=NORMAL`) and never holds the lock across an `.await`, so
+//! calling it from async code blocks a worker no longer than a channel send
+//! would. Moving each call to `spawn_blocking` would add a thread hop per
+//! statement and let writes of one page reorder; the sink's crash-safety
+//! argument needs them in program order.
+//!
+//! Durability: WAL with `synchronous=NORMAL` survives a killed process (a
+//! committed transaction is in the WAL file before `COMMIT` returns); only an
+//! OS crash or power loss can drop the last transactions, which the sink's
+//! idempotent writes then repeat.
+//!
+//! The schema is versioned with `PRAGMA user_version`; `MIGRATIONS` holds
+//! one step per version and runs at open inside one transaction.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+use url::Url;
+
+use crate::page::PageRecord;
+
+/// The store file used when none is configured, in the working directory.
+pub const DEFAULT_STATE_PATH: &str = "dify-crawl.sqlite3";
+
+/// Schema steps; entry `i` upgrades `user_version` `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE runs (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    started_at      INTEGER NOT NULL,
+    finished_at     INTEGER,
+    crawl_complete  INTEGER,
+    summary         TEXT
+);
+CREATE TABLE run_knowledge_bases (
+    run_id          INTEGER NOT NULL,
+    knowledge_base  TEXT NOT NULL,
+    PRIMARY KEY (run_id, knowledge_base)
+);
+CREATE TABLE datasets (
+    name                TEXT PRIMARY KEY,
+    dataset_id          TEXT NOT NULL,
+    indexing_technique  TEXT,
+    doc_form            TEXT
+);
+CREATE TABLE metadata_fields (
+    dataset_id  TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    field_id    TEXT NOT NULL,
+    field_type  TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, name)
+);
+CREATE TABLE pages (
+    url              TEXT PRIMARY KEY,
+    knowledge_base   TEXT NOT NULL DEFAULT '',
+    dataset_id       TEXT,
+    document_name    TEXT NOT NULL,
+    document_id      TEXT,
+    content_hash     TEXT,
+    metadata_hash    TEXT,
+    etag             TEXT,
+    last_modified    TEXT,
+    sitemap_lastmod  TEXT,
+    first_seen_run   INTEGER NOT NULL,
+    last_seen_run    INTEGER NOT NULL,
+    last_synced_at   INTEGER,
+    stage            TEXT NOT NULL,
+    failed_stage     TEXT,
+    last_error       TEXT,
+    pending_hash     TEXT,
+    pending_page     TEXT,
+    indexing_batch   TEXT,
+    indexing_status  TEXT,
+    gone             INTEGER NOT NULL DEFAULT 0,
+    disabled_by_sync INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX pages_by_document ON pages (document_id);
+CREATE INDEX pages_by_kb ON pages (knowledge_base, stage);
+CREATE TABLE pending_metadata (
+    url          TEXT PRIMARY KEY,
+    dataset_id   TEXT NOT NULL,
+    document_id  TEXT NOT NULL,
+    values_json  TEXT NOT NULL,
+    seq          INTEGER NOT NULL
+);
+CREATE INDEX pending_metadata_by_dataset ON pending_metadata (dataset_id, seq);
+CREATE TABLE remote_documents (
+    dataset_id      TEXT NOT NULL,
+    name            TEXT NOT NULL,
+    document_id     TEXT NOT NULL,
+    content_hash    TEXT,
+    metadata_hash   TEXT,
+    display_status  TEXT,
+    PRIMARY KEY (dataset_id, name)
+);
+"#];
+
+/// Errors of the state store.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StateError {
+    /// The file could not be opened or prepared.
+    #[error("cannot open state store {}", path.display())]
+    Open {
+        /// The store file.
+        path: PathBuf,
+        /// What SQLite said.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// The file was written by a newer version of this tool.
+    #[error("state store schema version {found} is newer than supported version {supported}")]
+    SchemaTooNew {
+        /// `user_version` in the file.
+        found: i64,
+        /// The newest version this build knows.
+        supported: i64,
+    },
+    /// A query failed.
+    #[error("state store query failed")]
+    Query(#[from] rusqlite::Error),
+    /// Stored JSON could not be read back.
+    #[error("state store holds unreadable pending content")]
+    Json(#[from] serde_json::Error),
+    /// Another thread panicked while holding the connection.
+    #[error("state store connection was poisoned by a panic")]
+    Poisoned,
+}
+
+/// Where a page is on its way into Dify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Found, not yet fetched.
+    Discovered,
+    /// Fetched, not yet extracted.
+    Fetched,
+    /// Extracted, not yet compared with the store.
+    Extracted,
+    /// Intent recorded; the write to Dify may or may not have happened.
+    Planned,
+    /// Dify holds the content; the document id is known.
+    Written,
+    /// Metadata applied; indexing still awaited (`--wait` runs only).
+    MetadataApplied,
+    /// Content and metadata are in Dify.
+    Synced,
+    /// The last attempt failed; see `failed_stage` and `last_error`.
+    Failed,
+}
+
+impl Stage {
+    /// All stages, in order.
+    pub const ALL: [Stage; 8] = [
+        Stage::Discovered,
+        Stage::Fetched,
+        Stage::Extracted,
+        Stage::Planned,
+        Stage::Written,
+        Stage::MetadataApplied,
+        Stage::Synced,
+        Stage::Failed,
+    ];
+
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Discovered => "discovered",
+            Stage::Fetched => "fetched",
+            Stage::Extracted => "extracted",
+            Stage::Planned => "planned",
+            Stage::Written => "written",
+            Stage::MetadataApplied => "metadata_applied",
+            Stage::Synced => "synced",
+            Stage::Failed => "failed",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(text: &str) -> Option<Stage> {
+        Stage::ALL.into_iter().find(|stage| stage.as_str() == text)
+    }
+
+    /// Whether Dify holds the page's content (the document id is known).
+    pub fn content_in_dify(self) -> bool {
+        matches!(self, Stage::Written | Stage::MetadataApplied | Stage::Synced)
+    }
+}
+
+/// A run's id; pages remember the last run that saw them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+pub struct RunId(pub i64);
+
+/// HTTP validators of a page, for conditional requests.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Validators {
+    /// The `ETag` header.
+    pub etag: Option<String>,
+    /// The `Last-Modified` header.
+    pub last_modified: Option<String>,
+}
+
+/// What the store knows about one page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageState {
+    /// The identity URL.
+    pub url: String,
+    /// The routed knowledge base; empty before routing.
+    pub knowledge_base: String,
+    /// The Dify dataset id of that knowledge base, once known.
+    pub dataset_id: Option<String>,
+    /// The Dify document name (from [`crate::naming::document_name`]).
+    pub document_name: String,
+    /// The Dify document id, once a write returned it.
+    pub document_id: Option<String>,
+    /// Hash of the content Dify holds.
+    pub content_hash: Option<String>,
+    /// Fingerprint of the descriptive metadata last queued.
+    pub metadata_hash: Option<String>,
+    /// Validators of the last fetch.
+    pub validators: Validators,
+    /// The `lastmod` a sitemap gave.
+    pub sitemap_lastmod: Option<String>,
+    /// The first run that saw the page.
+    pub first_seen_run: RunId,
+    /// The last run that saw the page.
+    pub last_seen_run: RunId,
+    /// Unix time of the last full sync.
+    pub last_synced_at: Option<i64>,
+    /// Where the page is.
+    pub stage: Stage,
+    /// The stage that failed last.
+    pub failed_stage: Option<String>,
+    /// The last error.
+    pub last_error: Option<String>,
+    /// Hash of the content being written.
+    pub pending_hash: Option<String>,
+    /// The indexing batch of the last write.
+    pub indexing_batch: Option<String>,
+    /// The last known indexing status.
+    pub indexing_status: Option<String>,
+    /// The site answered 404 or 410.
+    pub gone: bool,
+    /// Pruning disabled the document; it is enabled again if the page
+    /// returns.
+    pub disabled_by_sync: bool,
+}
+
+/// The intent to write a page, recorded before the write.
+#[derive(Debug, Clone)]
+pub struct Intent<'a> {
+    /// The page to write.
+    pub page: &'a PageRecord,
+    /// The dataset it goes to.
+    pub dataset_id: &'a str,
+    /// Its document name.
+    pub document_name: &'a str,
+    /// Fingerprint of its descriptive metadata.
+    pub metadata_hash: &'a str,
+    /// The current run.
+    pub run: RunId,
+}
+
+/// A metadata assignment waiting to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingMetadata {
+    /// The page URL.
+    pub url: String,
+    /// The Dify document id.
+    pub document_id: String,
+    /// Values keyed by field name, as JSON.
+    pub values_json: String,
+}
+
+/// A failed page for reports and `retry`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailedPage {
+    /// The page URL.
+    pub url: String,
+    /// Its knowledge base (empty before routing).
+    pub knowledge_base: String,
+    /// The stage that failed.
+    pub stage: String,
+    /// The error.
+    pub error: String,
+}
+
+/// Why a document may be removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PruneReason {
+    /// The site answered 404 or 410.
+    Gone,
+    /// Complete crawls of its knowledge base stopped finding the page.
+    Missed {
+        /// How many complete runs missed it.
+        runs: u32,
+    },
+}
+
+/// A document eligible for pruning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PruneCandidate {
+    /// The page URL.
+    pub url: String,
+    /// Its knowledge base.
+    pub knowledge_base: String,
+    /// Its dataset.
+    pub dataset_id: Option<String>,
+    /// Its document, if one was written.
+    pub document_id: Option<String>,
+    /// Its document name, to find a document whose id was never recorded.
+    pub document_name: String,
+    /// Why it qualifies.
+    pub reason: PruneReason,
+}
+
+/// A known dataset.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DatasetRecord {
+    /// The Dify dataset id.
+    pub dataset_id: String,
+    /// Its indexing technique.
+    pub indexing_technique: Option<String>,
+    /// Its `doc_form`, once it has documents.
+    pub doc_form: Option<String>,
+}
+
+/// A document found in Dify by reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RemoteDocument {
+    /// The Dify document id.
+    pub document_id: String,
+    /// The `content_hash` metadata value, when set.
+    pub content_hash: Option<String>,
+    /// Fingerprint of its descriptive metadata values.
+    pub metadata_hash: Option<String>,
+    /// Its `display_status`.
+    pub display_status: Option<String>,
+}
+
+/// A page with content still to send, for `retry`.
+#[derive(Debug, Clone)]
+pub struct PendingPage {
+    /// What the store knows.
+    pub state: PageState,
+    /// The page to resend.
+    pub page: PageRecord,
+}
+
+/// Serializable copy of a [`PageRecord`], kept until the page is synced.
+#[derive(Debug, Serialize, Deserialize)]
+struct StoredPage {
+    url: String,
+    knowledge_base: String,
+    title: Option<String>,
+    description: Option<String>,
+    language: Option<String>,
+    published: Option<String>,
+    modified: Option<String>,
+    markdown: String,
+    content_hash: String,
+    word_count: u64,
+    etag: Option<String>,
+    last_modified: Option<String>,
+    sitemap_lastmod: Option<String>,
+    crawled_at: i64,
+}
+
+impl From<&PageRecord> for StoredPage {
+    fn from(page: &PageRecord) -> Self {
+        StoredPage {
+            url: page.url.to_string(),
+            knowledge_base: page.knowledge_base.clone(),
+            title: page.title.clone(),
+            description: page.description.clone(),
+            language: page.language.clone(),
+            published: page.published.clone(),
+            modified: page.modified.clone(),
+            markdown: page.markdown.clone(),
+            content_hash: page.content_hash.clone(),
+            word_count: page.word_count,
+            etag: page.etag.clone(),
+            last_modified: page.last_modified.clone(),
+            sitemap_lastmod: page.sitemap_lastmod.clone(),
+            crawled_at: page.crawled_at.unix_timestamp(),
+        }
+    }
+}
+
+impl StoredPage {
+    fn into_page(self) -> Option<PageRecord> {
+        Some(PageRecord {
+            url: Url::parse(&self.url).ok()?,
+            knowledge_base: self.knowledge_base,
+            title: self.title,
+            description: self.description,
+            language: self.language,
+            published: self.published,
+            modified: self.modified,
+            markdown: self.markdown,
+            content_hash: self.content_hash,
+            word_count: self.word_count,
+            etag: self.etag,
+            last_modified: self.last_modified,
+            sitemap_lastmod: self.sitemap_lastmod,
+            crawled_at: OffsetDateTime::from_unix_timestamp(self.crawled_at).ok()?,
+        })
+    }
+}
+
+/// The SQLite state store; clones share one connection.
+#[derive(Clone)]
+pub struct StateStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+    created: bool,
+}
+
+impl std::fmt::Debug for StateStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StateStore")
+            .field("path", &self.path)
+            .field("created", &self.created)
+            .finish()
+    }
+}
+
+const PAGE_COLUMNS: &str = "url, knowledge_base, dataset_id, document_name, document_id, \
+    content_hash, metadata_hash, etag, last_modified, sitemap_lastmod, first_seen_run, \
+    last_seen_run, last_synced_at, stage, failed_stage, last_error, pending_hash, \
+    indexing_batch, indexing_status, gone, disabled_by_sync";
+
+fn now() -> i64 {
+    OffsetDateTime::now_utc().unix_timestamp()
+}
+
+fn page_from_row(row: &Row<'_>) -> rusqlite::Result<PageState> {
+    let stage: String = row.get(13)?;
+    Ok(PageState {
+        url: row.get(0)?,
+        knowledge_base: row.get(1)?,
+        dataset_id: row.get(2)?,
+        document_name: row.get(3)?,
+        document_id: row.get(4)?,
+        content_hash: row.get(5)?,
+        metadata_hash: row.get(6)?,
+        validators: Validators { etag: row.get(7)?, last_modified: row.get(8)? },
+        sitemap_lastmod: row.get(9)?,
+        first_seen_run: RunId(row.get(10)?),
+        last_seen_run: RunId(row.get(11)?),
+        last_synced_at: row.get(12)?,
+        stage: Stage::parse(&stage).unwrap_or(Stage::Failed),
+        failed_stage: row.get(14)?,
+        last_error: row.get(15)?,
+        pending_hash: row.get(16)?,
+        indexing_batch: row.get(17)?,
+        indexing_status: row.get(18)?,
+        gone: row.get(19)?,
+        disabled_by_sync: row.get(20)?,
+    })
+}
+
+impl StateStore {
+    /// Opens (or creates) the store at `path` and brings its schema up to
+    /// date.
+    ///
+    /// # Errors
+    /// [`StateError::Open`] when the file cannot be opened or migrated,
+    /// [`StateError::SchemaTooNew`] for a file from a newer version.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
+        let path = path.as_ref().to_path_buf();
+        let created = !path.exists();
+        let open_error = |source| StateError::Open { path: path.clone(), source };
+
+        let mut conn = Connection::open(&path).map_err(open_error)?;
+        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_error)?;
+        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_error)?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_error)?;
+        migrate(&mut conn).map_err(|err| match err {
+            StateError::Query(source) => StateError::Open { path: path.clone(), source },
+            other => other,
+        })?;
+
+        tracing::debug!(path = %path.display(), created, "opened state store");
+        Ok(StateStore { conn: Arc::new(Mutex::new(conn)), path, created })
+    }
+
+    /// Whether [`StateStore::open`] created the file; a fresh store next to
+    /// existing knowledge bases calls for reconciliation.
+    pub fn was_created(&self) -> bool {
+        self.created
+    }
+
+    /// The store file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn conn(&self) -> Result<MutexGuard<'_, Connection>, StateError> {
+        self.conn.lock().map_err(|_| StateError::Poisoned)
+    }
+
+    /// Starts a run and returns its id.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn begin_run(&self) -> Result<RunId, StateError> {
+        let conn = self.conn()?;
+        conn.execute("INSERT INTO runs (started_at) VALUES (?1)", [now()])?;
+        Ok(RunId(conn.last_insert_rowid()))
+    }
+
+    /// Ends a run; only runs with `crawl_complete` count as having missed a
+    /// page when pruning.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn finish_run(
+        &self,
+        run: RunId,
+        crawl_complete: bool,
+        summary_json: &str,
+    ) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "UPDATE runs SET finished_at = ?2, crawl_complete = ?3, summary = ?4 WHERE id = ?1",
+            params![run.0, now(), crawl_complete, summary_json],
+        )?;
+        Ok(())
+    }
+
+    /// Notes that a run covers a knowledge base.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_run_knowledge_base(&self, run: RunId, kb: &str) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "INSERT OR IGNORE INTO run_knowledge_bases (run_id, knowledge_base) VALUES (?1, ?2)",
+            params![run.0, kb],
+        )?;
+        Ok(())
+    }
+
+    /// The stored state of one page.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn page(&self, url: &str) -> Result<Option<PageState>, StateError> {
+        let sql = format!("SELECT {PAGE_COLUMNS} FROM pages WHERE url = ?1");
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        Ok(stmt.query_row([url], page_from_row).optional()?)
+    }
+
+    /// Records that a run reached `stage` for a page (discovered, fetched,
+    /// extracted), creating the row when the page is new.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_stage(&self, url: &Url, stage: Stage, run: RunId) -> Result<(), StateError> {
+        let name = crate::naming::document_name(url);
+        self.conn()?.execute(
+            "INSERT INTO pages (url, document_name, first_seen_run, last_seen_run, stage)
+             VALUES (?1, ?2, ?3, ?3, ?4)
+             ON CONFLICT (url) DO UPDATE SET last_seen_run = ?3,
+                stage = CASE WHEN stage IN ('discovered', 'fetched', 'extracted')
+                             THEN ?4 ELSE stage END",
+            params![url.as_str(), name, run.0, stage.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// Records the intent to write a page, before the Dify call.
+    ///
+    /// The document id stays when the dataset is unchanged: it is the page's
+    /// document, to be updated. A page routed to another dataset starts
+    /// without one (the caller deletes the old document first).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] or [`StateError::Json`].
+    pub fn record_intent(&self, intent: &Intent<'_>) -> Result<(), StateError> {
+        let page = intent.page;
+        let stored = serde_json::to_string(&StoredPage::from(page))?;
+        self.conn()?.execute(
+            "INSERT INTO pages (url, knowledge_base, dataset_id, document_name, etag,
+                last_modified, sitemap_lastmod, first_seen_run, last_seen_run, stage,
+                pending_hash, pending_page, metadata_hash, gone)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'planned', ?9, ?10, ?11, 0)
+             ON CONFLICT (url) DO UPDATE SET
+                document_id = CASE WHEN dataset_id IS ?3 THEN document_id ELSE NULL END,
+                content_hash = CASE WHEN dataset_id IS ?3 THEN content_hash ELSE NULL END,
+                knowledge_base = ?2, dataset_id = ?3, document_name = ?4, etag = ?5,
+                last_modified = ?6, sitemap_lastmod = ?7, last_seen_run = ?8,
+                stage = 'planned', pending_hash = ?9, pending_page = ?10, metadata_hash = ?11,
+                gone = 0",
+            params![
+                page.url.as_str(),
+                page.knowledge_base,
+                intent.dataset_id,
+                intent.document_name,
+                page.etag,
+                page.last_modified,
+                page.sitemap_lastmod,
+                intent.run.0,
+                page.content_hash,
+                stored,
+                intent.metadata_hash,
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Records a completed write and queues the page's metadata, in one
+    /// transaction: after it, Dify holds `pending_hash` under `document_id`.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_written(
+        &self,
+        url: &str,
+        document_id: &str,
+        batch: &str,
+        values_json: &str,
+    ) -> Result<(), StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "UPDATE pages SET document_id = ?2, indexing_batch = ?3, indexing_status = 'waiting',
+                content_hash = pending_hash, stage = 'written', failed_stage = NULL,
+                last_error = NULL, disabled_by_sync = 0
+             WHERE url = ?1",
+            params![url, document_id, batch],
+        )?;
+        queue_metadata(&tx, url, document_id, values_json)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Queues a metadata assignment for a page whose content is already in
+    /// Dify (descriptive metadata changed, content did not).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_metadata_change(
+        &self,
+        url: &str,
+        metadata_hash: &str,
+        values_json: &str,
+        run: RunId,
+    ) -> Result<(), StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let document_id: Option<String> = tx
+            .query_row("SELECT document_id FROM pages WHERE url = ?1", [url], |row| row.get(0))
+            .optional()?
+            .flatten();
+        if let Some(document_id) = document_id {
+            tx.execute(
+                "UPDATE pages SET metadata_hash = ?2, last_seen_run = ?3, stage = 'written'
+                 WHERE url = ?1",
+                params![url, metadata_hash, run.0],
+            )?;
+            queue_metadata(&tx, url, &document_id, values_json)?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Up to `limit` queued metadata assignments of a dataset, oldest first.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn pending_metadata(
+        &self,
+        dataset_id: &str,
+        limit: usize,
+    ) -> Result<Vec<PendingMetadata>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT url, document_id, values_json FROM pending_metadata
+             WHERE dataset_id = ?1 ORDER BY seq LIMIT ?2",
+        )?;
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = stmt.query_map(params![dataset_id, limit], |row| {
+            Ok(PendingMetadata {
+                url: row.get(0)?,
+                document_id: row.get(1)?,
+                values_json: row.get(2)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Datasets with queued metadata assignments.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn datasets_with_pending_metadata(&self) -> Result<Vec<String>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached("SELECT DISTINCT dataset_id FROM pending_metadata")?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Number of queued metadata assignments of a dataset.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn pending_metadata_count(&self, dataset_id: &str) -> Result<usize, StateError> {
+        let count: i64 = self.conn()?.query_row(
+            "SELECT COUNT(*) FROM pending_metadata WHERE dataset_id = ?1",
+            [dataset_id],
+            |row| row.get(0),
+        )?;
+        Ok(usize::try_from(count).unwrap_or(0))
+    }
+
+    /// Marks metadata as applied. Pages advance to `synced`, or to
+    /// `metadata_applied` when `await_indexing` (indexing still to confirm);
+    /// synced pages drop their pending content.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_metadata_applied(
+        &self,
+        urls: &[String],
+        await_indexing: bool,
+    ) -> Result<(), StateError> {
+        let next = if await_indexing { Stage::MetadataApplied } else { Stage::Synced };
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        for url in urls {
+            tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+            tx.execute(
+                "UPDATE pages SET stage = ?2, last_synced_at = ?3,
+                    pending_page = CASE WHEN ?2 = 'synced' THEN NULL ELSE pending_page END
+                 WHERE url = ?1 AND stage = 'written'",
+                params![url, next.as_str(), now()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records the outcome of indexing a page (`--wait`): `completed` makes
+    /// it synced, `error` makes it failed with the given message.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_indexing(
+        &self,
+        document_id: &str,
+        status: &str,
+        error: Option<&str>,
+    ) -> Result<(), StateError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE pages SET indexing_status = ?2 WHERE document_id = ?1",
+            params![document_id, status],
+        )?;
+        match status {
+            "completed" => conn.execute(
+                "UPDATE pages SET stage = 'synced', pending_page = NULL
+                 WHERE document_id = ?1 AND stage = 'metadata_applied'",
+                [document_id],
+            )?,
+            "error" => conn.execute(
+                "UPDATE pages SET stage = 'failed', failed_stage = 'indexing', last_error = ?2
+                 WHERE document_id = ?1",
+                params![document_id, error.unwrap_or("indexing failed")],
+            )?,
+            _ => 0,
+        };
+        Ok(())
+    }
+
+    /// Records that a page's document vanished from Dify: its queued
+    /// metadata is dropped and the next submit or retry creates it again.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_document_lost(
+        &self,
+        url: &str,
+        stage: &str,
+        error: &str,
+    ) -> Result<(), StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+        tx.execute(
+            "UPDATE pages SET document_id = NULL, content_hash = NULL, stage = 'failed',
+                failed_stage = ?2, last_error = ?3
+             WHERE url = ?1",
+            params![url, stage, error],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records a failure of a page at `stage`. The page counts as seen, so a
+    /// page failing for a while is not pruned.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_failure(
+        &self,
+        url: &Url,
+        stage: &str,
+        error: &str,
+        run: RunId,
+    ) -> Result<(), StateError> {
+        let name = crate::naming::document_name(url);
+        self.conn()?.execute(
+            "INSERT INTO pages (url, document_name, first_seen_run, last_seen_run, stage,
+                failed_stage, last_error)
+             VALUES (?1, ?2, ?3, ?3, 'failed', ?4, ?5)
+             ON CONFLICT (url) DO UPDATE SET last_seen_run = ?3, stage = 'failed',
+                failed_stage = ?4, last_error = ?5",
+            params![url.as_str(), name, run.0, stage, error],
+        )?;
+        Ok(())
+    }
+
+    /// Records that the site answered 404 or 410: the page's document may be
+    /// pruned whatever the crawl's completeness.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_gone(&self, url: &Url, run: RunId) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "UPDATE pages SET gone = 1, last_seen_run = ?2 WHERE url = ?1",
+            params![url.as_str(), run.0],
+        )?;
+        Ok(())
+    }
+
+    /// Records a page seen without change (304, or equal content hash):
+    /// refreshes validators and the last-seen run, and clears a failure
+    /// left by an earlier fetch (its content in Dify was never in doubt).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_unchanged(
+        &self,
+        url: &str,
+        validators: Option<(&Validators, Option<&str>)>,
+        run: RunId,
+    ) -> Result<(), StateError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE pages SET last_seen_run = ?2, gone = 0,
+                stage = CASE WHEN stage != 'failed' THEN stage
+                             WHEN EXISTS (SELECT 1 FROM pending_metadata m WHERE m.url = pages.url)
+                             THEN 'written' ELSE 'synced' END,
+                failed_stage = CASE WHEN stage = 'failed' THEN NULL ELSE failed_stage END,
+                last_error = CASE WHEN stage = 'failed' THEN NULL ELSE last_error END
+             WHERE url = ?1",
+            params![url, run.0],
+        )?;
+        if let Some((v, lastmod)) = validators {
+            conn.execute(
+                "UPDATE pages SET etag = ?2, last_modified = ?3, sitemap_lastmod = ?4 WHERE url = ?1",
+                params![url, v.etag, v.last_modified, lastmod],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Records that a page is synced without a write: its content hash
+    /// equals the `content_hash` metadata of a reconciled document.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_adopted(&self, intent: &Intent<'_>, document_id: &str) -> Result<(), StateError> {
+        self.record_intent(intent)?;
+        self.conn()?.execute(
+            "UPDATE pages SET document_id = ?2, content_hash = pending_hash, stage = 'synced',
+                pending_page = NULL, last_synced_at = ?3
+             WHERE url = ?1",
+            params![intent.page.url.as_str(), document_id, now()],
+        )?;
+        Ok(())
+    }
+
+    /// Validators of pages fully synced, for conditional requests. Pages
+    /// never synced are left out: a 304 for them would lose the page.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn validators_for_synced(&self) -> Result<HashMap<String, Validators>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT url, etag, last_modified FROM pages
+             WHERE stage = 'synced' AND (etag IS NOT NULL OR last_modified IS NOT NULL)",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get(0)?, Validators { etag: row.get(1)?, last_modified: row.get(2)? }))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Page counts per knowledge base and stage.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn status_counts(&self) -> Result<BTreeMap<String, BTreeMap<Stage, u64>>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT knowledge_base, stage, COUNT(*) FROM pages GROUP BY knowledge_base, stage",
+        )?;
+        let mut counts: BTreeMap<String, BTreeMap<Stage, u64>> = BTreeMap::new();
+        let rows = stmt.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?, row.get::<_, i64>(2)?))
+        })?;
+        for row in rows {
+            let (kb, stage, count) = row?;
+            let stage = Stage::parse(&stage).unwrap_or(Stage::Failed);
+            *counts.entry(kb).or_default().entry(stage).or_default() +=
+                u64::try_from(count).unwrap_or(0);
+        }
+        Ok(counts)
+    }
+
+    /// Pages whose last attempt failed, with their errors.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn failed_pages(&self) -> Result<Vec<FailedPage>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT url, knowledge_base, COALESCE(failed_stage, ''), COALESCE(last_error, '')
+             FROM pages WHERE stage = 'failed' ORDER BY url",
+        )?;
+        let rows = stmt.query_map([], |row| {
+            Ok(FailedPage {
+                url: row.get(0)?,
+                knowledge_base: row.get(1)?,
+                stage: row.get(2)?,
+                error: row.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Pages with content not yet fully synced (planned, written, failed
+    /// writes), for `retry`.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] or [`StateError::Json`].
+    pub fn pending_pages(&self) -> Result<Vec<PendingPage>, StateError> {
+        let sql = format!(
+            "SELECT {PAGE_COLUMNS}, pending_page FROM pages
+             WHERE pending_page IS NOT NULL AND stage IN ('planned', 'failed') ORDER BY url"
+        );
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows =
+            stmt.query_map([], |row| Ok((page_from_row(row)?, row.get::<_, String>(21)?)))?;
+        let mut pages = Vec::new();
+        for row in rows {
+            let (state, json) = row?;
+            let stored: StoredPage = serde_json::from_str(&json)?;
+            if let Some(page) = stored.into_page() {
+                pages.push(PendingPage { state, page });
+            }
+        }
+        Ok(pages)
+    }
+
+    /// Documents of a knowledge base that may be pruned in `run`: pages the
+    /// site answered 404/410 for, and, when `missed_runs` is set, pages not
+    /// seen by that many complete runs covering the knowledge base.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn prune_candidates(
+        &self,
+        kb: &str,
+        run: RunId,
+        missed_runs: Option<u32>,
+    ) -> Result<Vec<PruneCandidate>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT p.url, p.knowledge_base, p.dataset_id, p.document_id, p.gone,
+                (SELECT COUNT(*) FROM runs r JOIN run_knowledge_bases k ON k.run_id = r.id
+                 WHERE k.knowledge_base = p.knowledge_base AND r.id > p.last_seen_run
+                   AND (r.crawl_complete = 1 OR r.id = ?2)) AS missed,
+                p.document_name
+             FROM pages p WHERE p.knowledge_base = ?1 AND p.disabled_by_sync = 0
+             ORDER BY p.url",
+        )?;
+        let rows = stmt.query_map(params![kb, run.0], |row| {
+            Ok((
+                PruneCandidate {
+                    url: row.get(0)?,
+                    knowledge_base: row.get(1)?,
+                    dataset_id: row.get(2)?,
+                    document_id: row.get(3)?,
+                    document_name: row.get(6)?,
+                    reason: PruneReason::Gone,
+                },
+                row.get::<_, bool>(4)?,
+                row.get::<_, i64>(5)?,
+            ))
+        })?;
+
+        let mut candidates = Vec::new();
+        for row in rows {
+            let (mut candidate, gone, missed) = row?;
+            let missed = u32::try_from(missed).unwrap_or(u32::MAX);
+            if !gone {
+                match missed_runs {
+                    Some(limit) if missed >= limit && missed > 0 => {
+                        candidate.reason = PruneReason::Missed { runs: missed };
+                    }
+                    _ => continue,
+                }
+            }
+            candidates.push(candidate);
+        }
+        Ok(candidates)
+    }
+
+    /// Records that pruning disabled a page's document.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_disabled_by_sync(&self, url: &str) -> Result<(), StateError> {
+        self.conn()?.execute("UPDATE pages SET disabled_by_sync = 1 WHERE url = ?1", [url])?;
+        Ok(())
+    }
+
+    /// Knowledge bases holding pages the site answered 404 or 410 for.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn knowledge_bases_with_gone_pages(&self) -> Result<Vec<String>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT knowledge_base FROM pages WHERE gone = 1 AND knowledge_base != ''",
+        )?;
+        let rows = stmt.query_map([], |row| row.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The knowledge base name of a dataset id.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn knowledge_base_of(&self, dataset_id: &str) -> Result<Option<String>, StateError> {
+        let conn = self.conn()?;
+        let name = conn
+            .query_row("SELECT name FROM datasets WHERE dataset_id = ?1", [dataset_id], |row| {
+                row.get(0)
+            })
+            .optional()?;
+        Ok(name)
+    }
+
+    /// The page (URL, knowledge base) of a document id.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn page_of_document(
+        &self,
+        document_id: &str,
+    ) -> Result<Option<(String, String)>, StateError> {
+        let conn = self.conn()?;
+        let page = conn
+            .query_row(
+                "SELECT url, knowledge_base FROM pages WHERE document_id = ?1",
+                [document_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()?;
+        Ok(page)
+    }
+
+    /// Forgets a page after its document was pruned.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn forget(&self, url: &str) -> Result<(), StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+        tx.execute("DELETE FROM pages WHERE url = ?1", [url])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Forgets a page's document after it was deleted (routing moved the page
+    /// to another knowledge base), keeping the page row.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn clear_document(&self, url: &str) -> Result<(), StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+        tx.execute(
+            "UPDATE pages SET document_id = NULL, content_hash = NULL, dataset_id = NULL
+             WHERE url = ?1",
+            [url],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// A known dataset by knowledge base name.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn dataset(&self, name: &str) -> Result<Option<DatasetRecord>, StateError> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row(
+                "SELECT dataset_id, indexing_technique, doc_form FROM datasets WHERE name = ?1",
+                [name],
+                |row| {
+                    Ok(DatasetRecord {
+                        dataset_id: row.get(0)?,
+                        indexing_technique: row.get(1)?,
+                        doc_form: row.get(2)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Remembers a dataset.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn save_dataset(&self, name: &str, record: &DatasetRecord) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "INSERT INTO datasets (name, dataset_id, indexing_technique, doc_form)
+             VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (name) DO UPDATE SET dataset_id = ?2, indexing_technique = ?3,
+                doc_form = ?4",
+            params![name, record.dataset_id, record.indexing_technique, record.doc_form],
+        )?;
+        Ok(())
+    }
+
+    /// Known metadata fields of a dataset: name -> (field id, type).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn metadata_fields(
+        &self,
+        dataset_id: &str,
+    ) -> Result<HashMap<String, (String, String)>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, field_id, field_type FROM metadata_fields WHERE dataset_id = ?1",
+        )?;
+        let rows =
+            stmt.query_map([dataset_id], |row| Ok((row.get(0)?, (row.get(1)?, row.get(2)?))))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets a dataset that no longer exists in Dify, and every document
+    /// id in it, so the next run creates the knowledge base and its pages
+    /// again.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn forget_dataset(&self, name: &str) -> Result<(), StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let dataset_id: Option<String> = tx
+            .query_row("SELECT dataset_id FROM datasets WHERE name = ?1", [name], |row| row.get(0))
+            .optional()?;
+        if let Some(dataset_id) = dataset_id {
+            tx.execute("DELETE FROM metadata_fields WHERE dataset_id = ?1", [&dataset_id])?;
+            tx.execute("DELETE FROM pending_metadata WHERE dataset_id = ?1", [&dataset_id])?;
+            tx.execute("DELETE FROM remote_documents WHERE dataset_id = ?1", [&dataset_id])?;
+            tx.execute(
+                "UPDATE pages SET dataset_id = NULL, document_id = NULL, content_hash = NULL,
+                    stage = CASE WHEN stage IN ('written', 'metadata_applied', 'synced')
+                                 THEN 'planned' ELSE stage END
+                 WHERE dataset_id = ?1",
+                [&dataset_id],
+            )?;
+        }
+        tx.execute("DELETE FROM datasets WHERE name = ?1", [name])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Remembers a metadata field of a dataset.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn save_metadata_field(
+        &self,
+        dataset_id: &str,
+        name: &str,
+        field_id: &str,
+        field_type: &str,
+    ) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "INSERT OR REPLACE INTO metadata_fields (dataset_id, name, field_id, field_type)
+             VALUES (?1, ?2, ?3, ?4)",
+            params![dataset_id, name, field_id, field_type],
+        )?;
+        Ok(())
+    }
+
+    /// Remembers a document found in Dify by reconciliation.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn save_remote_document(
+        &self,
+        dataset_id: &str,
+        name: &str,
+        doc: &RemoteDocument,
+    ) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "INSERT OR REPLACE INTO remote_documents
+                (dataset_id, name, document_id, content_hash, metadata_hash, display_status)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                dataset_id,
+                name,
+                doc.document_id,
+                doc.content_hash,
+                doc.metadata_hash,
+                doc.display_status
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// A reconciled document by dataset and name.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn remote_document(
+        &self,
+        dataset_id: &str,
+        name: &str,
+    ) -> Result<Option<RemoteDocument>, StateError> {
+        let conn = self.conn()?;
+        let row = conn
+            .query_row(
+                "SELECT document_id, content_hash, metadata_hash, display_status
+                 FROM remote_documents WHERE dataset_id = ?1 AND name = ?2",
+                params![dataset_id, name],
+                |row| {
+                    Ok(RemoteDocument {
+                        document_id: row.get(0)?,
+                        content_hash: row.get(1)?,
+                        metadata_hash: row.get(2)?,
+                        display_status: row.get(3)?,
+                    })
+                },
+            )
+            .optional()?;
+        Ok(row)
+    }
+
+    /// Seeds a page row from a reconciled document whose `source_url`
+    /// metadata names it, so later runs can prune it. Existing rows win.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn seed_reconciled_page(
+        &self,
+        url: &Url,
+        kb: &str,
+        dataset_id: &str,
+        doc: &RemoteDocument,
+        run: RunId,
+    ) -> Result<bool, StateError> {
+        let name = crate::naming::document_name(url);
+        let inserted = self.conn()?.execute(
+            "INSERT OR IGNORE INTO pages (url, knowledge_base, dataset_id, document_name,
+                document_id, content_hash, metadata_hash, first_seen_run, last_seen_run, stage,
+                last_synced_at, disabled_by_sync)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'synced', ?9, 0)",
+            params![
+                url.as_str(),
+                kb,
+                dataset_id,
+                name,
+                doc.document_id,
+                doc.content_hash,
+                doc.metadata_hash,
+                run.0,
+                now()
+            ],
+        )?;
+        Ok(inserted > 0)
+    }
+}
+
+fn queue_metadata(
+    tx: &rusqlite::Transaction<'_>,
+    url: &str,
+    document_id: &str,
+    values_json: &str,
+) -> Result<(), StateError> {
+    tx.execute(
+        "INSERT OR REPLACE INTO pending_metadata (url, dataset_id, document_id, values_json, seq)
+         SELECT url, dataset_id, ?2, ?3,
+                (SELECT COALESCE(MAX(seq), 0) + 1 FROM pending_metadata)
+         FROM pages WHERE url = ?1 AND dataset_id IS NOT NULL",
+        params![url, document_id, values_json],
+    )?;
+    Ok(())
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StateError> {
+    let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    if found > supported {
+        return Err(StateError::SchemaTooNew { found, supported });
+    }
+
+    let tx = conn.transaction()?;
+    for (version, step) in (1_i64..).zip(MIGRATIONS).skip(usize::try_from(found).unwrap_or(0)) {
+        tx.execute_batch(step)?;
+        tx.pragma_update(None, "user_version", version)?;
+        tracing::debug!(version, "migrated state store");
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(url: &str, markdown: &str) -> PageRecord {
+        PageRecord {
+            url: Url::parse(url).unwrap(),
+            knowledge_base: "docs".into(),
+            title: Some("Title".into()),
+            description: None,
+            language: Some("en".into()),
+            published: None,
+            modified: None,
+            markdown: markdown.into(),
+            content_hash: PageRecord::hash_content(markdown),
+            word_count: 2,
+            etag: Some("\"v1\"".into()),
+            last_modified: None,
+            sitemap_lastmod: None,
+            crawled_at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+        }
+    }
+
+    fn store() -> (tempfile::TempDir, StateStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateStore::open(dir.path().join(DEFAULT_STATE_PATH)).unwrap();
+        (dir, store)
+    }
+
+    fn intent<'a>(page: &'a PageRecord, run: RunId) -> Intent<'a> {
+        Intent { page, dataset_id: "ds1", document_name: "name", metadata_hash: "m", run }
+    }
+
+    #[test]
+    fn open_creates_then_reopens_with_the_same_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        assert!(StateStore::open(&path).unwrap().was_created());
+
+        let again = StateStore::open(&path).unwrap();
+        assert!(!again.was_created());
+        let version: i64 =
+            again.conn().unwrap().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(version, MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        Connection::open(&path).unwrap().pragma_update(None, "user_version", 99).unwrap();
+        assert!(matches!(StateStore::open(&path), Err(StateError::SchemaTooNew { found: 99, .. })));
+    }
+
+    #[test]
+    fn a_page_moves_from_intent_to_synced() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let page = page("https://a.example/x", "hello world");
+
+        store.record_intent(&intent(&page, run)).unwrap();
+        let state = store.page(page.url.as_str()).unwrap().unwrap();
+        assert_eq!(
+            (state.stage, state.document_id, state.content_hash),
+            (Stage::Planned, None, None)
+        );
+        assert_eq!(store.pending_pages().unwrap().len(), 1);
+
+        store.record_written(page.url.as_str(), "doc1", "b1", "{}").unwrap();
+        let state = store.page(page.url.as_str()).unwrap().unwrap();
+        assert_eq!(state.stage, Stage::Written);
+        assert_eq!(state.content_hash.as_deref(), Some(page.content_hash.as_str()));
+        let pending = store.pending_metadata("ds1", 10).unwrap();
+        assert_eq!(pending.len(), 1);
+        assert_eq!(pending[0].document_id, "doc1");
+        assert!(store.validators_for_synced().unwrap().is_empty());
+
+        store.record_metadata_applied(&[page.url.to_string()], false).unwrap();
+        let state = store.page(page.url.as_str()).unwrap().unwrap();
+        assert_eq!(state.stage, Stage::Synced);
+        assert!(store.pending_metadata("ds1", 10).unwrap().is_empty());
+        assert!(store.pending_pages().unwrap().is_empty());
+        let validators = store.validators_for_synced().unwrap();
+        assert_eq!(validators[page.url.as_str()].etag.as_deref(), Some("\"v1\""));
+    }
+
+    #[test]
+    fn a_new_intent_keeps_the_document_of_the_same_dataset_only() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let first = page("https://a.example/x", "one");
+        store.record_intent(&intent(&first, run)).unwrap();
+        store.record_written(first.url.as_str(), "doc1", "b1", "{}").unwrap();
+
+        let second = page("https://a.example/x", "two");
+        store.record_intent(&intent(&second, run)).unwrap();
+        let state = store.page(first.url.as_str()).unwrap().unwrap();
+        assert_eq!(state.document_id.as_deref(), Some("doc1"));
+        assert_eq!(state.content_hash.as_deref(), Some(first.content_hash.as_str()));
+        assert_eq!(state.pending_hash.as_deref(), Some(second.content_hash.as_str()));
+
+        let moved = Intent { dataset_id: "ds2", ..intent(&second, run) };
+        store.record_intent(&moved).unwrap();
+        let state = store.page(first.url.as_str()).unwrap().unwrap();
+        assert_eq!(state.document_id, None);
+    }
+
+    #[test]
+    fn pending_pages_round_trip_the_page() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let page = page("https://a.example/x", "some text");
+        store.record_intent(&intent(&page, run)).unwrap();
+        let pending = store.pending_pages().unwrap();
+        assert_eq!(pending[0].page, page);
+    }
+
+    #[test]
+    fn an_unchanged_page_recovers_from_a_fetch_failure() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let page = page("https://a.example/x", "text");
+        store.record_intent(&intent(&page, run)).unwrap();
+        store.record_written(page.url.as_str(), "doc1", "b1", "{}").unwrap();
+        store.record_metadata_applied(&[page.url.to_string()], false).unwrap();
+
+        store.record_failure(&page.url, "fetch", "timed out", run).unwrap();
+        assert!(store.validators_for_synced().unwrap().is_empty());
+        store.record_unchanged(page.url.as_str(), None, run).unwrap();
+
+        let state = store.page(page.url.as_str()).unwrap().unwrap();
+        assert_eq!((state.stage, state.last_error), (Stage::Synced, None));
+        assert_eq!(state.content_hash.as_deref(), Some(page.content_hash.as_str()));
+    }
+
+    #[test]
+    fn forgetting_a_dataset_leaves_its_pages_to_be_created_again() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let record =
+            DatasetRecord { dataset_id: "ds1".into(), indexing_technique: None, doc_form: None };
+        store.save_dataset("docs", &record).unwrap();
+        let page = page("https://a.example/x", "text");
+        store.record_intent(&intent(&page, run)).unwrap();
+        store.record_written(page.url.as_str(), "doc1", "b1", "{}").unwrap();
+
+        store.forget_dataset("docs").unwrap();
+
+        assert!(store.dataset("docs").unwrap().is_none());
+        assert!(store.pending_metadata("ds1", 10).unwrap().is_empty());
+        let state = store.page(page.url.as_str()).unwrap().unwrap();
+        assert_eq!(
+            (state.dataset_id, state.document_id, state.stage),
+            (None, None, Stage::Planned)
+        );
+    }
+
+    #[test]
+    fn failures_are_listed_with_their_stage() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let url = Url::parse("https://a.example/broken").unwrap();
+        store.record_failure(&url, "fetch", "500 from server", run).unwrap();
+        let failed = store.failed_pages().unwrap();
+        assert_eq!(failed.len(), 1);
+        assert_eq!(
+            (failed[0].stage.as_str(), failed[0].error.as_str()),
+            ("fetch", "500 from server")
+        );
+        let counts = store.status_counts().unwrap();
+        assert_eq!(counts[""][&Stage::Failed], 1);
+    }
+
+    #[test]
+    fn lost_documents_leave_the_metadata_queue() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let page = page("https://a.example/x", "text");
+        store.record_intent(&intent(&page, run)).unwrap();
+        store.record_written(page.url.as_str(), "doc1", "b1", "{}").unwrap();
+        store.record_document_lost(page.url.as_str(), "metadata", "document not found").unwrap();
+        assert!(store.pending_metadata("ds1", 10).unwrap().is_empty());
+        let state = store.page(page.url.as_str()).unwrap().unwrap();
+        assert_eq!((state.stage, state.document_id), (Stage::Failed, None));
+        assert_eq!(store.pending_pages().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn prune_counts_only_complete_runs_of_the_same_knowledge_base() {
+        let (_dir, store) = store();
+        let first = store.begin_run().unwrap();
+        store.record_run_knowledge_base(first, "docs").unwrap();
+        let kept = page("https://a.example/kept", "a");
+        let dropped = page("https://a.example/dropped", "b");
+        for p in [&kept, &dropped] {
+            store.record_intent(&intent(p, first)).unwrap();
+            store.record_written(p.url.as_str(), p.url.path(), "b", "{}").unwrap();
+        }
+        store.finish_run(first, true, "{}").unwrap();
+
+        let incomplete = store.begin_run().unwrap();
+        store.record_run_knowledge_base(incomplete, "docs").unwrap();
+        store.finish_run(incomplete, false, "{}").unwrap();
+        let other_kb = store.begin_run().unwrap();
+        store.record_run_knowledge_base(other_kb, "blog").unwrap();
+        store.finish_run(other_kb, true, "{}").unwrap();
+
+        let current = store.begin_run().unwrap();
+        store.record_run_knowledge_base(current, "docs").unwrap();
+        store.record_unchanged(kept.url.as_str(), None, current).unwrap();
+        let candidates = store.prune_candidates("docs", current, Some(1)).unwrap();
+        assert_eq!(candidates.len(), 1);
+        assert_eq!(candidates[0].url, dropped.url.as_str());
+        assert_eq!(candidates[0].reason, PruneReason::Missed { runs: 1 });
+        assert!(store.prune_candidates("docs", current, Some(2)).unwrap().is_empty());
+        assert!(store.prune_candidates("docs", current, None).unwrap().is_empty());
+
+        store.record_gone(&kept.url, current).unwrap();
+        let gone = store.prune_candidates("docs", current, None).unwrap();
+        assert_eq!(gone[0].reason, PruneReason::Gone);
+        store.forget(&gone[0].url).unwrap();
+        assert!(store.page(kept.url.as_str()).unwrap().is_none());
+    }
+
+    #[test]
+    fn datasets_fields_and_remote_documents_are_remembered() {
+        let (_dir, store) = store();
+        let record = DatasetRecord {
+            dataset_id: "ds1".into(),
+            indexing_technique: Some("economy".into()),
+            doc_form: None,
+        };
+        store.save_dataset("docs", &record).unwrap();
+        assert_eq!(store.dataset("docs").unwrap(), Some(record));
+        store.save_metadata_field("ds1", "title", "f1", "string").unwrap();
+        assert_eq!(store.metadata_fields("ds1").unwrap()["title"], ("f1".into(), "string".into()));
+
+        let doc = RemoteDocument {
+            document_id: "d1".into(),
+            content_hash: Some("h".into()),
+            metadata_hash: Some("m".into()),
+            display_status: Some("available".into()),
+        };
+        store.save_remote_document("ds1", "a.example/x", &doc).unwrap();
+        assert_eq!(store.remote_document("ds1", "a.example/x").unwrap(), Some(doc));
+    }
+}

@@ -1,0 +1,248 @@
+//! Folder export: layout, front matter, manifest, in-place updates, pruning.
+
+use std::fs;
+use std::path::Path;
+
+use kb_sync::export::{
+    EntryStatus, ExportOutcome, FolderSink, MANIFEST_FILE, ManifestEntry, Prune,
+};
+use kb_sync::page::PageRecord;
+use time::macros::datetime;
+use url::Url;
+
+fn page(url: &str, title: &str, markdown: &str) -> PageRecord {
+    PageRecord {
+        url: Url::parse(url).unwrap(),
+        knowledge_base: "Docs".into(),
+        title: Some(title.into()),
+        description: Some("A page".into()),
+        language: Some("en".into()),
+        published: None,
+        modified: None,
+        markdown: markdown.into(),
+        content_hash: PageRecord::hash_content(markdown),
+        word_count: markdown.split_whitespace().count() as u64,
+        etag: None,
+        last_modified: None,
+        sitemap_lastmod: None,
+        crawled_at: datetime!(2026-12-03 18:00:00 UTC),
+    }
+}
+
+fn manifest(dir: &Path) -> Vec<ManifestEntry> {
+    fs::read_to_string(dir.join(MANIFEST_FILE))
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect()
+}
+
+/// The front matter's `key: value` lines, with double-quoted values
+/// unescaped the way a YAML parser reads them.
+fn front_matter(file: &str) -> Vec<(String, String)> {
+    let body = file.strip_prefix("---\n").expect("front matter opens the file");
+    let (yaml, _) = body.split_once("\n---\n").expect("front matter is closed");
+    yaml.lines()
+        .map(|line| {
+            let (key, value) = line.split_once(": ").expect("key: value");
+            (key.to_owned(), unquote(value))
+        })
+        .collect()
+}
+
+fn unquote(value: &str) -> String {
+    let inner = value.strip_prefix('"').and_then(|v| v.strip_suffix('"')).expect("quoted");
+    let mut out = String::new();
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        assert_ne!(c, '"', "unescaped quote inside {value}");
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        match chars.next().unwrap() {
+            'n' => out.push('\n'),
+            't' => out.push('\t'),
+            'r' => out.push('\r'),
+            'L' => out.push('\u{2028}'),
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                out.push(char::from_u32(u32::from_str_radix(&hex, 16).unwrap()).unwrap());
+            }
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+#[test]
+fn pages_land_in_a_url_shaped_tree_with_front_matter_and_manifest() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FolderSink::open(dir.path()).unwrap();
+    sink.write(&page("https://docs.example.com/", "Home", "# Home\n\nWelcome.")).unwrap();
+    sink.write(&page("https://docs.example.com/guide/install.html", "Install", "Steps.")).unwrap();
+    sink.write(&page("https://docs.example.com/guide/", "Guide", "Guide.")).unwrap();
+    let counts = sink.finish(Prune::Nothing).unwrap();
+    assert_eq!((counts.new, counts.changed, counts.unchanged), (3, 0, 0));
+
+    let install = fs::read_to_string(dir.path().join("docs.example.com/guide/install.md")).unwrap();
+    let fields = front_matter(&install);
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(keys, ["url", "title", "description", "language", "crawled_at", "content_hash"]);
+    assert_eq!(fields[0].1, "https://docs.example.com/guide/install.html");
+    assert_eq!(fields[4].1, "2026-12-03T18:00:00Z");
+    assert_eq!(fields[5].1, PageRecord::hash_content("Steps."));
+    assert!(install.ends_with("---\n\nSteps.\n"));
+    assert!(dir.path().join("docs.example.com/index.md").is_file());
+    assert!(dir.path().join("docs.example.com/guide/index.md").is_file());
+
+    let entries = manifest(dir.path());
+    assert_eq!(entries.len(), 3);
+    let install_entry = entries.iter().find(|e| e.url.ends_with("install.html")).unwrap();
+    assert_eq!(install_entry.path, "docs.example.com/guide/install.md");
+    assert_eq!(install_entry.title.as_deref(), Some("Install"));
+    assert_eq!(install_entry.status, EntryStatus::Exported);
+    assert_eq!(install_entry.hash, PageRecord::hash_content("Steps."));
+}
+
+#[test]
+fn titles_with_yaml_syntax_stay_one_valid_scalar() {
+    let dir = tempfile::tempdir().unwrap();
+    let sink = FolderSink::open(dir.path()).unwrap();
+    let title = "Rust: \"quotes\", 'apostrophes', # hash, \\ backslash\nnew line\u{2028}- dash";
+    sink.write(&page("https://x.example/a", title, "Body.")).unwrap();
+
+    let file = fs::read_to_string(dir.path().join("x.example/a.md")).unwrap();
+    let fields = front_matter(&file);
+    assert_eq!(fields[1], ("title".to_owned(), title.to_owned()));
+}
+
+#[test]
+fn rerun_rewrites_only_changed_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("x.example/a.md");
+    {
+        let sink = FolderSink::open(dir.path()).unwrap();
+        sink.write(&page("https://x.example/a", "A", "Alpha.")).unwrap();
+        sink.write(&page("https://x.example/b", "B", "Beta.")).unwrap();
+        sink.finish(Prune::Nothing).unwrap();
+    }
+    let before = fs::read_to_string(&a).unwrap();
+
+    let sink = FolderSink::open(dir.path()).unwrap();
+    let mut later = page("https://x.example/a", "A", "Alpha.");
+    later.crawled_at = datetime!(2026-12-04 09:00:00 UTC);
+    assert_eq!(sink.write(&later).unwrap(), ExportOutcome::Unchanged);
+    let changed = page("https://x.example/b", "B", "Beta, revised.");
+    assert_eq!(sink.write(&changed).unwrap(), ExportOutcome::Changed);
+    let counts = sink.finish(Prune::Nothing).unwrap();
+
+    assert_eq!((counts.new, counts.changed, counts.unchanged), (0, 1, 1));
+    assert_eq!(fs::read_to_string(&a).unwrap(), before, "unchanged page was rewritten");
+    let b = fs::read_to_string(dir.path().join("x.example/b.md")).unwrap();
+    assert!(b.contains("Beta, revised."));
+    let entries = manifest(dir.path());
+    assert_eq!(
+        entries.iter().find(|e| e.url.ends_with("/b")).unwrap().hash,
+        PageRecord::hash_content("Beta, revised.")
+    );
+    assert!(!dir.path().join(format!(".{MANIFEST_FILE}.tmp")).exists());
+}
+
+#[test]
+fn unseen_and_gone_pages_are_kept_until_pruned() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let sink = FolderSink::open(dir.path()).unwrap();
+        for name in ["a", "b", "c", "deep/d"] {
+            sink.write(&page(&format!("https://x.example/{name}"), name, "Text.")).unwrap();
+        }
+        sink.finish(Prune::Nothing).unwrap();
+    }
+
+    // Second run: a is fetched, b answers 404, c and deep/d are not seen.
+    let sink = FolderSink::open(dir.path()).unwrap();
+    sink.write(&page("https://x.example/a", "a", "Text.")).unwrap();
+    sink.failed(&Url::parse("https://x.example/b").unwrap(), true);
+    let counts = sink.finish(Prune::Nothing).unwrap();
+    assert_eq!(counts.stale, 2);
+    let statuses: Vec<(String, EntryStatus)> =
+        manifest(dir.path()).into_iter().map(|e| (e.url, e.status)).collect();
+    assert!(statuses.contains(&("https://x.example/b".into(), EntryStatus::Gone)));
+    assert!(statuses.contains(&("https://x.example/c".into(), EntryStatus::Stale)));
+    assert!(dir.path().join("x.example/b.md").is_file());
+
+    // Third run prunes gone pages only.
+    let sink = FolderSink::open(dir.path()).unwrap();
+    sink.failed(&Url::parse("https://x.example/b").unwrap(), true);
+    assert_eq!(sink.finish(Prune::Gone).unwrap().pruned, 1);
+    assert!(!dir.path().join("x.example/b.md").exists());
+    assert!(dir.path().join("x.example/c.md").exists());
+
+    // Fourth run, after a complete crawl that saw only a: everything else goes.
+    let sink = FolderSink::open(dir.path()).unwrap();
+    sink.write(&page("https://x.example/a", "a", "Text.")).unwrap();
+    assert_eq!(sink.finish(Prune::GoneAndUnseen).unwrap().pruned, 2);
+    assert!(!dir.path().join("x.example/deep").exists(), "empty folder left behind");
+    let urls: Vec<String> = manifest(dir.path()).into_iter().map(|e| e.url).collect();
+    assert_eq!(urls, ["https://x.example/a"]);
+}
+
+#[test]
+fn not_modified_keeps_the_file_and_reports_unknown_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = Url::parse("https://x.example/a").unwrap();
+    {
+        let sink = FolderSink::open(dir.path()).unwrap();
+        sink.write(&page(known.as_str(), "a", "Text.")).unwrap();
+        sink.finish(Prune::Nothing).unwrap();
+    }
+    let sink = FolderSink::open(dir.path()).unwrap();
+    assert!(sink.has_page(&known));
+    assert!(sink.not_modified(&known));
+    assert!(!sink.not_modified(&Url::parse("https://x.example/never").unwrap()));
+    assert_eq!(sink.finish(Prune::GoneAndUnseen).unwrap().pruned, 0);
+    assert_eq!(manifest(dir.path())[0].status, EntryStatus::NotModified);
+}
+
+#[test]
+fn colliding_urls_get_distinct_files_that_stay_stable() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = "https://x.example/a.html";
+    let second = "https://x.example/a";
+    {
+        let sink = FolderSink::open(dir.path()).unwrap();
+        sink.write(&page(first, "1", "First.")).unwrap();
+        sink.write(&page(second, "2", "Second.")).unwrap();
+        sink.finish(Prune::Nothing).unwrap();
+    }
+    let paths = |dir: &Path| -> Vec<String> {
+        let mut entries = manifest(dir);
+        entries.sort_by(|a, b| a.url.cmp(&b.url));
+        entries.into_iter().map(|e| e.path).collect()
+    };
+    let before = paths(dir.path());
+    assert_ne!(before[0], before[1]);
+
+    // Written in the other order, each URL keeps the file it was given.
+    let sink = FolderSink::open(dir.path()).unwrap();
+    sink.write(&page(second, "2", "Second.")).unwrap();
+    sink.write(&page(first, "1", "First.")).unwrap();
+    sink.finish(Prune::Nothing).unwrap();
+    assert_eq!(paths(dir.path()), before);
+}
+
+#[test]
+fn a_tampered_manifest_cannot_make_pruning_escape_the_folder() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("out");
+    fs::create_dir_all(&dir).unwrap();
+    let victim = root.path().join("victim.md");
+    fs::write(&victim, "keep me").unwrap();
+    let line = r#"{"url":"https://x.example/v","path":"../victim.md","status":"gone","hash":"h"}"#;
+    fs::write(dir.join(MANIFEST_FILE), format!("{line}\n")).unwrap();
+
+    let sink = FolderSink::open(&dir).unwrap();
+    sink.finish(Prune::GoneAndUnseen).unwrap();
+    assert!(victim.exists());
+}

@@ -1,0 +1,291 @@
+//! The whole run against a generated site and the Dify test server:
+//! first sync, free re-sync, one change, pruning, bounded queues under a
+//! slow Dify, cancellation, and folder export with conditional requests.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use dify_client::DifyClient;
+use kb_sync::dify_sink::{DifySink, DifySinkOptions, PruneOptions};
+use kb_sync::export::{EntryStatus, FolderSink, MANIFEST_FILE, ManifestEntry};
+use kb_sync::naming::document_name;
+use kb_sync::pipeline::{Pipeline, PipelineOptions, Progress, ProgressCounters};
+use kb_sync::report::{RunOutcome, RunReport};
+use kb_sync::route::Router;
+use kb_sync::state::StateStore;
+use page_extract::ExtractOptions;
+use site_crawler::CrawlConfig;
+use test_support::dify::{DifyServer, routes};
+use test_support::site::{Route, RunningSite, TestSite, article_page, plain_page_path};
+use tokio_util::sync::CancellationToken;
+
+const KB: &str = "Docs";
+
+fn crawl_config(site: &RunningSite) -> CrawlConfig {
+    CrawlConfig {
+        start_urls: vec![site.base_url().to_string()],
+        delay: Duration::ZERO,
+        per_host: 4,
+        ..CrawlConfig::default()
+    }
+}
+
+async fn sink(server: &DifyServer, state: &Path, options: DifySinkOptions) -> DifySink {
+    let client = DifyClient::builder(server.base_url(), server.api_key()).build().unwrap();
+    let store = StateStore::open(state).unwrap();
+    DifySink::connect(client, store, options).await.unwrap()
+}
+
+fn pipeline(site: &RunningSite) -> Pipeline {
+    Pipeline::new(crawl_config(site), ExtractOptions::default(), Router::single(KB).unwrap())
+        .unwrap()
+}
+
+async fn sync(site: &RunningSite, server: &DifyServer, state: &Path) -> RunReport {
+    let sink = sink(server, state, DifySinkOptions::default()).await;
+    server.reset_stats();
+    pipeline(site).dify(sink).run(CancellationToken::new()).await.unwrap()
+}
+
+fn documents(server: &DifyServer) -> Vec<test_support::dify::DocumentView> {
+    let dataset = server.dataset_by_name(KB).expect("knowledge base created");
+    server.documents(&dataset.id)
+}
+
+fn assert_no_duplicates(server: &DifyServer) {
+    let docs = documents(server);
+    let names: HashSet<&str> = docs.iter().map(|d| d.name.as_str()).collect();
+    assert_eq!(names.len(), docs.len(), "duplicate document names");
+}
+
+#[tokio::test]
+async fn first_sync_creates_one_document_per_page() {
+    let site = TestSite::plain(5).start().await;
+    let server = DifyServer::start().await.unwrap();
+    let state = tempfile::tempdir().unwrap();
+
+    let report = sync(&site, &server, &state.path().join("s.db")).await;
+
+    assert_eq!(report.outcome, RunOutcome::Completed);
+    assert_eq!(report.crawl.fetched, 6, "{report:#?}");
+    assert_eq!(report.failed_pages(), 0, "{:?}", report.problems);
+    let docs = documents(&server);
+    assert_eq!(docs.len() as u64, report.crawl.synced);
+    assert_eq!(report.knowledge_bases[KB].new, report.crawl.synced);
+    let expected = document_name(&site.url(&plain_page_path(3)));
+    assert!(docs.iter().any(|d| d.name == expected), "{expected} missing");
+    assert!(report.crawl.complete);
+    assert!(report.pipeline.max_in_flight <= report.pipeline.in_flight_bound);
+}
+
+#[tokio::test]
+async fn resync_of_an_unchanged_site_sends_nothing_and_one_change_one_update() {
+    let site = TestSite::plain(4).start().await;
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let first = sync(&site, &server, &state).await;
+
+    let second = sync(&site, &server, &state).await;
+    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+    assert_eq!(second.knowledge_bases[KB].unchanged, first.crawl.synced);
+
+    let changed = article_page("Page 2, revised", 99, 6, &[("/".into(), "Home".into())]);
+    site.set_page(&plain_page_path(2), changed);
+    let third = sync(&site, &server, &state).await;
+    let stats = server.stats();
+    assert_eq!(stats.requests(routes::UPDATE_BY_TEXT), 1, "{:?}", stats.requests_by_route);
+    assert_eq!(stats.requests(routes::CREATE_BY_TEXT), 0);
+    assert!(stats.requests(routes::ASSIGN_METADATA) <= 1);
+    assert_eq!(third.knowledge_bases[KB].changed, 1);
+    assert_no_duplicates(&server);
+}
+
+#[tokio::test]
+async fn a_removed_page_is_pruned_from_dify() {
+    let site = TestSite::plain(4).start().await;
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    sync(&site, &server, &state).await;
+    let before = documents(&server).len();
+
+    site.remove_page(&plain_page_path(3));
+    let prune = PruneOptions { enabled: true, ..PruneOptions::default() };
+    let options = DifySinkOptions { prune, ..DifySinkOptions::default() };
+    let sink = sink(&server, &state, options).await;
+    let report = pipeline(&site).dify(sink).run(CancellationToken::new()).await.unwrap();
+
+    let gone = document_name(&site.url(&plain_page_path(3)));
+    let docs = documents(&server);
+    assert_eq!(docs.len(), before - 1);
+    assert!(docs.iter().all(|d| d.name != gone));
+    assert_eq!(report.knowledge_bases[KB].pruned, 1);
+    assert_eq!(report.crawl.failed.get("http_404"), Some(&1), "{:?}", report.crawl.failed);
+}
+
+/// Records how far the crawler got ahead of the sinks.
+struct Backlog {
+    site: Arc<RunningSite>,
+    max_ahead: AtomicU64,
+}
+
+impl Progress for Backlog {
+    fn update(&self, c: ProgressCounters) {
+        let ahead = self.site.total_hits().saturating_sub(c.done);
+        self.max_ahead.fetch_max(ahead, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test]
+async fn a_slow_dify_slows_the_crawl_instead_of_filling_memory() {
+    let site = Arc::new(TestSite::plain(40).start().await);
+    let server = DifyServer::builder().latency(Duration::from_millis(15)).start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let options = DifySinkOptions { write_concurrency: 1, ..DifySinkOptions::default() };
+    let sink = sink(&server, &dir.path().join("s.db"), options).await;
+
+    let backlog = Arc::new(Backlog { site: site.clone(), max_ahead: AtomicU64::new(0) });
+    let sizes = PipelineOptions {
+        queue_capacity: 2,
+        extract_workers: 1,
+        write_concurrency: 1,
+        ..PipelineOptions::default()
+    };
+    let mut crawl = crawl_config(&site);
+    crawl.concurrency = 2;
+    let report = Pipeline::new(crawl, ExtractOptions::default(), Router::single(KB).unwrap())
+        .unwrap()
+        .options(sizes)
+        .dify(sink)
+        .progress(backlog.clone())
+        .run(CancellationToken::new())
+        .await
+        .unwrap();
+
+    assert_eq!(report.crawl.synced, 41, "{:?}", report.problems);
+    assert_eq!(report.pipeline.in_flight_bound, 1 + 2 + 1 + 2);
+    assert!(report.pipeline.max_in_flight <= report.pipeline.in_flight_bound, "{report:#?}");
+    // Pages fetched but not yet through the sinks: the pipeline's bound
+    // plus what the crawler itself holds (its channel and its fetches).
+    let crawler_slack = 2 + 2;
+    let max_ahead = backlog.max_ahead.load(Ordering::SeqCst);
+    assert!(max_ahead <= report.pipeline.in_flight_bound + crawler_slack, "ahead {max_ahead}");
+}
+
+/// Cancels the run once `after` pages are done.
+struct CancelAfter {
+    after: u64,
+    token: CancellationToken,
+}
+
+impl Progress for CancelAfter {
+    fn update(&self, c: ProgressCounters) {
+        if c.done >= self.after {
+            self.token.cancel();
+        }
+    }
+}
+
+#[tokio::test]
+async fn cancellation_saves_state_and_the_next_run_finishes_without_duplicates() {
+    let site = TestSite::plain(30).start().await;
+    let server = DifyServer::builder().latency(Duration::from_millis(5)).start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+
+    let token = CancellationToken::new();
+    let stopper = Arc::new(CancelAfter { after: 5, token: token.clone() });
+    let sink = sink(&server, &state, DifySinkOptions::default()).await;
+    let report = pipeline(&site).dify(sink).progress(stopper).run(token).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Cancelled);
+    assert!(!report.crawl.complete);
+    let written_first = documents(&server).len();
+    assert!(written_first < 31, "cancel came too late to test anything");
+
+    // Every document Dify holds is known to the store: the next run writes
+    // only the rest and rewrites none.
+    let second = sync(&site, &server, &state).await;
+    assert_eq!(second.outcome, RunOutcome::Completed);
+    let docs = documents(&server);
+    assert_eq!(docs.len(), 31);
+    assert_no_duplicates(&server);
+    assert!(docs.iter().all(|d| d.write_count == 1), "a document was written twice");
+    assert_eq!(server.stats().requests(routes::CREATE_BY_TEXT) as usize, 31 - written_first);
+}
+
+fn manifest(dir: &Path) -> Vec<ManifestEntry> {
+    std::fs::read_to_string(dir.join(MANIFEST_FILE))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn folder_export_reruns_with_conditional_requests() {
+    let mut site = TestSite::plain(3);
+    let tagged = Route::html(article_page("Tagged", 7, 6, &[("/".into(), "Home".into())]))
+        .with_header("ETag", "\"v1\"");
+    site = site.route("/tagged", tagged);
+    site = site.page("/", article_page("Home", 0, 3, &[("/tagged".into(), "Tagged".into())]));
+    let site = site.start().await;
+    let out = tempfile::tempdir().unwrap();
+
+    let run = || async {
+        let folder = FolderSink::open(out.path()).unwrap();
+        pipeline(&site).folder(folder).run(CancellationToken::new()).await.unwrap()
+    };
+    let first = run().await;
+    assert_eq!(first.export.as_ref().unwrap().new, 2, "{first:#?}");
+    assert!(out.path().join(format!("127.0.0.1_{}/tagged.md", site.addr().port())).is_file());
+
+    let second = run().await;
+    assert_eq!(second.crawl.not_modified, 1);
+    let headers = site.request_headers("/tagged");
+    assert_eq!(headers.last().unwrap()["if-none-match"], "\"v1\"");
+    let tagged = manifest(out.path()).into_iter().find(|e| e.url.ends_with("/tagged")).unwrap();
+    assert_eq!(tagged.status, EntryStatus::NotModified);
+    assert_eq!(second.export.unwrap().unchanged, 1);
+}
+
+#[tokio::test]
+async fn a_failing_home_page_does_not_get_the_site_pruned() {
+    let site = TestSite::plain(3).start().await;
+    let out = tempfile::tempdir().unwrap();
+    assert_eq!(export_run(&site, out.path(), false).await.export.unwrap().new, 4);
+
+    site.set_route("/", Route::status(500));
+    let report = export_run(&site, out.path(), true).await;
+    assert!(!report.crawl.complete);
+    let export = report.export.unwrap();
+    assert_eq!((export.pruned, export.stale), (0, 3), "{export:?}");
+    assert_eq!(manifest(out.path()).len(), 4);
+}
+
+async fn export_run(site: &RunningSite, out: &Path, prune: bool) -> RunReport {
+    let folder = FolderSink::open(out).unwrap();
+    let options = PipelineOptions { prune, ..PipelineOptions::default() };
+    pipeline(site).options(options).folder(folder).run(CancellationToken::new()).await.unwrap()
+}
+
+#[tokio::test]
+async fn synced_pages_are_fetched_conditionally_and_cost_no_dify_call() {
+    let tagged = Route::html(article_page("Tagged", 7, 6, &[("/".into(), "Home".into())]))
+        .with_header("ETag", "\"v1\"");
+    let home = article_page("Home", 0, 3, &[("/tagged".into(), "Tagged".into())]);
+    let site = TestSite::new().page("/", home).route("/tagged", tagged).start().await;
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    sync(&site, &server, &state).await;
+
+    let second = sync(&site, &server, &state).await;
+    assert_eq!(second.crawl.not_modified, 1, "{second:#?}");
+    assert_eq!(site.request_headers("/tagged").last().unwrap()["if-none-match"], "\"v1\"");
+    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+    assert_eq!(second.knowledge_bases[KB].unchanged, 2);
+}
