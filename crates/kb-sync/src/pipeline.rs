@@ -44,7 +44,7 @@ use std::time::SystemTime;
 
 use page_extract::{ExtractOptions, Extracted};
 use site_crawler::{
-    CrawlConfig, CrawlError, CrawlEvent, CrawlStats, Crawler, FailedPage, FetchedPage, SkipReason,
+    CrawlConfig, CrawlError, CrawlEvent, CrawlStats, Crawler, FailedPage, FetchedPage,
 };
 use time::OffsetDateTime;
 use tokio::sync::{Semaphore, mpsc};
@@ -545,7 +545,6 @@ impl Shared {
         !stats.page_limit_reached
             && !stats.consumer_gone
             && self.fetch_errors.load(Ordering::SeqCst) == 0
-            && !stats.skipped.contains_key(SkipReason::RobotsUnavailable.as_str())
     }
 
     fn record_crawl(&self, stats: Option<&CrawlStats>, complete: bool) {

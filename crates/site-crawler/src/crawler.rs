@@ -69,20 +69,29 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    /// Why robots.txt forbids the URL, if it does (and is respected).
-    pub(crate) async fn robots_block(&self, url: &Url, traffic: &Traffic) -> Option<SkipReason> {
+    /// Why robots.txt keeps us from the URL, if it does (and is respected).
+    pub(crate) async fn robots_block(&self, url: &Url, traffic: &Traffic) -> Option<RobotsBlock> {
         if !self.config.respect_robots {
             return None;
         }
         let rules: Arc<RobotsRules> = self.fetcher.robots(url, traffic).await;
-        if rules.is_unavailable() {
-            Some(SkipReason::RobotsUnavailable)
+        if let Some(cause) = rules.unavailable_cause() {
+            Some(RobotsBlock::Unavailable(cause.to_owned()))
         } else if rules.is_allowed(url) {
             None
         } else {
-            Some(SkipReason::RobotsDisallowed)
+            Some(RobotsBlock::Disallowed)
         }
     }
+}
+
+/// Why robots.txt keeps the crawler from a URL.
+#[derive(Debug)]
+pub(crate) enum RobotsBlock {
+    /// The rules disallow it for our user agent.
+    Disallowed,
+    /// robots.txt could not be read; the cause says why.
+    Unavailable(String),
 }
 
 impl Crawler {

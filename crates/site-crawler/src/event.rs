@@ -108,9 +108,6 @@ pub struct SkippedPage {
 pub enum SkipReason {
     /// robots.txt disallows it for our user agent.
     RobotsDisallowed,
-    /// The host's robots.txt answered 5xx or could not be reached, which
-    /// RFC 9309 says means crawling nothing there for now.
-    RobotsUnavailable,
     /// A redirect led out of scope (host, include or exclude).
     OutOfScope {
         /// Where the redirect pointed.
@@ -143,7 +140,6 @@ impl SkipReason {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::RobotsDisallowed => "robots_disallowed",
-            Self::RobotsUnavailable => "robots_unavailable",
             Self::OutOfScope { .. } => "out_of_scope",
             Self::TooLarge { .. } => "too_large",
             Self::NotHtml { .. } => "not_html",
@@ -158,7 +154,6 @@ impl fmt::Display for SkipReason {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::RobotsDisallowed => f.write_str("disallowed by robots.txt"),
-            Self::RobotsUnavailable => f.write_str("robots.txt unavailable (5xx or unreachable)"),
             Self::OutOfScope { target } => write!(f, "redirects out of scope to {target}"),
             Self::TooLarge { limit } => write!(f, "body larger than {limit} bytes"),
             Self::NotHtml { content_type } => match content_type {
@@ -205,6 +200,11 @@ pub enum FailKind {
     BadRedirect,
     /// The body could not be decoded to text.
     Charset,
+    /// The host's robots.txt answered 5xx or could not be reached, which
+    /// RFC 9309 says means crawling nothing there for now. Recorded as a
+    /// failure, not a skip: the page was wanted, and a later run or
+    /// `retry` may reach it.
+    RobotsUnavailable,
 }
 
 impl FailKind {
@@ -220,6 +220,7 @@ impl FailKind {
             Self::RedirectLoop => "redirect_loop",
             Self::BadRedirect => "bad_redirect",
             Self::Charset => "charset",
+            Self::RobotsUnavailable => "robots_unavailable",
         }
     }
 }

@@ -163,7 +163,7 @@ impl Fetcher {
                 Ok(fetched) => fetched,
                 Err(error) => {
                     debug!(url = %target, %error, "robots.txt unreachable");
-                    return RobotsRules::unreachable();
+                    return RobotsRules::unreachable(format!("robots.txt unreachable: {error}"));
                 }
             };
 
@@ -178,13 +178,18 @@ impl Fetcher {
             if status.is_success() {
                 return match read_body(response, MAX_ROBOTS_BYTES as u64, true).await {
                     Ok(body) => RobotsRules::parse(&body, &self.user_agent),
-                    Err(_) => RobotsRules::unreachable(),
+                    Err(BodyError::Transport(error)) => {
+                        RobotsRules::unreachable(format!("reading robots.txt failed: {error}"))
+                    }
+                    Err(BodyError::TooLarge) => {
+                        RobotsRules::unreachable("robots.txt is too large".to_owned())
+                    }
                 };
             }
             debug!(url = %target, %status, "robots.txt not served");
             // 429 is a 4xx, but it means "come back later", not "no rules".
             return if status == StatusCode::TOO_MANY_REQUESTS {
-                RobotsRules::unreachable()
+                RobotsRules::unreachable(format!("robots.txt answered {status}"))
             } else {
                 RobotsRules::for_status(status.as_u16())
             };

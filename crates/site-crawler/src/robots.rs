@@ -19,7 +19,8 @@ pub const MAX_ROBOTS_BYTES: usize = robotxt::BYTE_LIMIT;
 #[derive(Debug, Clone)]
 pub struct RobotsRules {
     robots: Robots,
-    unavailable: bool,
+    /// Why robots.txt could not be read, when it could not.
+    unavailable: Option<String>,
 }
 
 impl RobotsRules {
@@ -28,7 +29,7 @@ impl RobotsRules {
     #[must_use]
     pub fn parse(body: &[u8], user_agent: &str) -> Self {
         let robots = Robots::from_access(AccessResult::Successful(body), product_token(user_agent));
-        Self { robots, unavailable: false }
+        Self { robots, unavailable: None }
     }
 
     /// Rules for a robots.txt request that got `status` instead of a body:
@@ -36,26 +37,37 @@ impl RobotsRules {
     /// disallow everything (RFC 9309 section 2.3.1.3 and 2.3.1.4).
     #[must_use]
     pub fn for_status(status: u16) -> Self {
-        if (400..500).contains(&status) { Self::allow_all() } else { Self::unreachable() }
+        if (400..500).contains(&status) {
+            Self::allow_all()
+        } else {
+            Self::unreachable(format!("robots.txt answered {status}"))
+        }
     }
 
     /// Rules allowing everything, used when robots.txt is ignored or absent.
     #[must_use]
     pub fn allow_all() -> Self {
-        Self { robots: Robots::allow_all(), unavailable: false }
+        Self { robots: Robots::allow_all(), unavailable: None }
     }
 
     /// Rules for a robots.txt that could not be fetched (5xx, network
-    /// error): nothing may be crawled.
+    /// error): nothing may be crawled. `cause` says what went wrong.
     #[must_use]
-    pub fn unreachable() -> Self {
-        Self { robots: Robots::from_access(AccessResult::Unreachable, "*"), unavailable: true }
+    pub fn unreachable(cause: String) -> Self {
+        let robots = Robots::from_access(AccessResult::Unreachable, "*");
+        Self { robots, unavailable: Some(cause) }
     }
 
     /// Whether the rules came from a failed fetch rather than a file.
     #[must_use]
     pub fn is_unavailable(&self) -> bool {
-        self.unavailable
+        self.unavailable.is_some()
+    }
+
+    /// Why robots.txt could not be read, when it could not.
+    #[must_use]
+    pub fn unavailable_cause(&self) -> Option<&str> {
+        self.unavailable.as_deref()
     }
 
     /// Whether we may fetch the URL (its path and query are matched).

@@ -16,7 +16,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use url::Url;
 
 use crate::charset::{self, CharsetError};
-use crate::crawler::Shared;
+use crate::crawler::{RobotsBlock, Shared};
 use crate::event::{FailKind, FailedPage, FetchedPage, NotModified, SkipReason, SkippedPage};
 use crate::fetch::{self, BodyError};
 use crate::frontier::Item;
@@ -82,8 +82,14 @@ async fn follow(shared: &Shared, traffic: &Traffic, item: &Item) -> Result<Landi
     let mut url = item.url.clone();
     let mut chain = vec![url.clone()];
     loop {
-        if let Some(reason) = shared.robots_block(&url, traffic).await {
-            return Err(skipped(&item.url, reason));
+        match shared.robots_block(&url, traffic).await {
+            None => {}
+            Some(RobotsBlock::Disallowed) => {
+                return Err(skipped(&item.url, SkipReason::RobotsDisallowed));
+            }
+            Some(RobotsBlock::Unavailable(cause)) => {
+                return Err(failed(&item.url, cause, None, FailKind::RobotsUnavailable));
+            }
         }
 
         let validators = config.validators.get(url.as_str());

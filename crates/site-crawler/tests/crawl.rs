@@ -5,7 +5,9 @@ mod support;
 use std::collections::HashMap;
 use std::time::Duration;
 
-use site_crawler::{CrawlConfig, CrawlError, CrawlEvent, Crawler, SkipReason, Validators};
+use site_crawler::{
+    CrawlConfig, CrawlError, CrawlEvent, Crawler, FailKind, SkipReason, Validators,
+};
 use support::{config, crawl, event_for, page_paths, pages};
 use test_support::site::{Route, TestSite, article_page, large_page_path, plain_page_path};
 use tokio_util::sync::CancellationToken;
@@ -93,7 +95,7 @@ async fn robots_5xx_closes_the_host_and_4xx_opens_it() {
     config_5xx.max_retries = 0;
     let (events, _) = crawl(config_5xx).await;
     assert!(
-        matches!(&events[..], [CrawlEvent::Skipped(s)] if s.reason == SkipReason::RobotsUnavailable),
+        matches!(&events[..], [CrawlEvent::Failed(f)] if f.kind == FailKind::RobotsUnavailable && f.error.contains("503")),
         "{events:?}"
     );
     assert_eq!(site.hits("/"), 0);
