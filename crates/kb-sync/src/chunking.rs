@@ -98,6 +98,7 @@ pub enum ChunkingMode {
 
 /// One segmentation rule, sent as Dify's `segmentation` object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SegmentRule {
     /// Text to split on; must not be empty.
     pub separator: String,
@@ -134,7 +135,7 @@ impl SegmentRule {
 
 /// The chunking settings of a sync run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct ChunkingConfig {
     /// Which chunking to use. Default is [`ChunkingMode::Hierarchical`].
     pub mode: ChunkingMode,

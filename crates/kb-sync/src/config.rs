@@ -611,6 +611,10 @@ mod tests {
         let text = chain(&err);
         assert!(text.contains("test.toml") && text.contains("max_page"), "{text}");
 
+        let err = parse("[chunking]\nfull_doc_max_word = 10\n").unwrap_err();
+        let text = chain(&err);
+        assert!(text.contains("full_doc_max_word"), "{text}");
+
         let err = parse("[dify]\nwrite_concurrency = \"many\"\n").unwrap_err();
         let text = chain(&err);
         assert!(text.contains("test.toml") && text.contains("write_concurrency"), "{text}");
