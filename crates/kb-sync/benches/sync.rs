@@ -45,6 +45,7 @@ fn page(index: usize) -> PageRecord {
         last_modified: None,
         sitemap_lastmod: None,
         crawled_at: OffsetDateTime::now_utc(),
+        links: Vec::new(),
     }
 }
 

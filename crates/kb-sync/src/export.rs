@@ -31,6 +31,12 @@
 //! manifest line with the status `stale`; pages the server reported gone keep
 //! theirs with `gone`. Pruning ([`Prune`]) deletes those files and drops their
 //! lines; the pipeline prunes unseen pages only after a complete crawl.
+//!
+//! Each manifest line also keeps the page's validators and links, so the
+//! next run can ask for the page conditionally and, when it answers 304,
+//! follow the stored links instead of its body. A line without `links`
+//! (written before links were kept) gets no validators: the page is fetched
+//! in full once, rather than a 304 ending the crawl there.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::Write as _;
@@ -45,6 +51,7 @@ use url::Url;
 
 use crate::page::PageRecord;
 use crate::report::ExportCounts;
+use crate::state::Validators;
 
 /// The manifest's file name inside the export folder.
 pub const MANIFEST_FILE: &str = "manifest.jsonl";
@@ -110,6 +117,10 @@ pub struct ManifestEntry {
     /// The `Last-Modified` of that fetch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
+    /// The page's links from that fetch ([`PageRecord::links`]), followed
+    /// when the page answers 304; absent when unknown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<String>>,
 }
 
 /// A manifest entry's status.
@@ -208,16 +219,25 @@ impl FolderSink {
         state.entries.get(url.as_str()).is_some_and(|e| self.dir.join(&e.path).is_file())
     }
 
-    /// Validators of pages whose file exists, keyed by URL, so a re-run
-    /// can fetch them conditionally (a 304 keeps the file as it is).
-    pub fn validators(&self) -> HashMap<String, (Option<String>, Option<String>)> {
+    /// Validators and links of pages whose file exists, keyed by URL, so
+    /// a re-run can fetch them conditionally (a 304 keeps the file as it is
+    /// and the crawl goes on through the stored links). Entries whose links
+    /// are unknown are left out.
+    pub fn validators(&self) -> HashMap<String, Validators> {
         let state = self.lock();
         state
             .entries
             .values()
             .filter(|e| e.etag.is_some() || e.last_modified.is_some())
             .filter(|e| self.dir.join(&e.path).is_file())
-            .map(|e| (e.url.clone(), (e.etag.clone(), e.last_modified.clone())))
+            .filter_map(|e| {
+                let validators = Validators {
+                    etag: e.etag.clone(),
+                    last_modified: e.last_modified.clone(),
+                    links: e.links.clone()?,
+                };
+                Some((e.url.clone(), validators))
+            })
             .collect()
     }
 
@@ -251,6 +271,7 @@ impl FolderSink {
             crawled_at,
             etag: page.etag.clone(),
             last_modified: page.last_modified.clone(),
+            links: Some(page.links.clone()),
         };
         state.seen.insert(url.clone());
         state.entries.insert(url, entry);

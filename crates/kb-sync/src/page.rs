@@ -40,6 +40,11 @@ pub struct PageRecord {
     pub sitemap_lastmod: Option<String>,
     /// When the page was fetched.
     pub crawled_at: OffsetDateTime,
+    /// The page's links as the crawler kept them
+    /// ([`FetchedPage::links`](site_crawler::FetchedPage::links)), as URL
+    /// text. Sinks store them beside the validators: when the page answers
+    /// 304 on a later run, the crawler follows these instead.
+    pub links: Vec<String>,
 }
 
 impl PageRecord {

@@ -61,7 +61,7 @@ use crate::page::PageRecord;
 use crate::report::CrawlCounts;
 use crate::report::{DifyCounts, PipelineCounts, ReportBuilder, RunOutcome, RunReport, Stage};
 use crate::route::Router;
-use crate::state::StateError;
+use crate::state::{StateError, Validators as StoredValidators};
 
 /// Default capacity of each channel between stages.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 32;
@@ -322,8 +322,9 @@ impl Pipeline {
         (self.options.extract_workers.max(1) + self.options.queue_capacity + writes + 2) as u64
     }
 
-    /// Fills the crawl's validators so unchanged pages answer 304. A page
-    /// qualifies only when every sink already has it: Dify fully synced
+    /// Fills the crawl's validators so unchanged pages answer 304, with
+    /// the links the crawler follows for them. A page qualifies only when
+    /// every sink already has it and its links are known: Dify fully synced
     /// (the store's rule) and, with a folder, a file in the folder.
     fn load_validators(&mut self) -> Result<(), PipelineError> {
         let from_store = match &self.dify {
@@ -332,23 +333,15 @@ impl Pipeline {
         };
         let from_folder = self.folder.as_ref().map(|f| f.validators());
 
-        let validators: HashMap<String, site_crawler::Validators> = match (from_store, from_folder)
-        {
-            (Some(store), Some(folder)) => store
-                .into_iter()
-                .filter(|(url, _)| folder.contains_key(url))
-                .map(|(url, v)| (url, crawler_validators(v.etag, v.last_modified)))
-                .collect(),
-            (Some(store), None) => store
-                .into_iter()
-                .map(|(url, v)| (url, crawler_validators(v.etag, v.last_modified)))
-                .collect(),
-            (None, Some(folder)) => folder
-                .into_iter()
-                .map(|(url, (etag, last_modified))| (url, crawler_validators(etag, last_modified)))
-                .collect(),
+        let known: HashMap<String, StoredValidators> = match (from_store, from_folder) {
+            (Some(store), Some(folder)) => {
+                store.into_iter().filter(|(url, _)| folder.contains_key(url)).collect()
+            }
+            (Some(known), None) | (None, Some(known)) => known,
             (None, None) => HashMap::new(),
         };
+        let validators: HashMap<String, site_crawler::Validators> =
+            known.into_iter().map(|(url, v)| (url, crawler_validators(v))).collect();
         tracing::debug!(pages = validators.len(), "conditional requests prepared");
         self.crawl.validators = validators;
         Ok(())
@@ -431,11 +424,9 @@ fn conclude(
     }
 }
 
-fn crawler_validators(
-    etag: Option<String>,
-    last_modified: Option<String>,
-) -> site_crawler::Validators {
-    site_crawler::Validators { etag, last_modified }
+fn crawler_validators(stored: StoredValidators) -> site_crawler::Validators {
+    let StoredValidators { etag, last_modified, links } = stored;
+    site_crawler::Validators { etag, last_modified, links }
 }
 
 fn dify_counts(metrics: &dify_client::MetricsSnapshot) -> DifyCounts {
@@ -708,6 +699,7 @@ fn page_record(page: FetchedPage, extracted: Extracted, knowledge_base: String) 
         last_modified: page.last_modified,
         sitemap_lastmod: page.sitemap_lastmod,
         crawled_at: OffsetDateTime::from(page.fetched_at.max(SystemTime::UNIX_EPOCH)),
+        links: page.links.iter().map(Url::to_string).collect(),
     }
 }
 

@@ -23,6 +23,12 @@
 //!
 //! The schema is versioned with `PRAGMA user_version`; `MIGRATIONS` holds
 //! one step per version and runs at open inside one transaction.
+//!
+//! A page's links are stored beside its validators (a JSON array in
+//! `pages.links`): a 304 answer has no body, so the crawler follows the
+//! stored links instead. `NULL` means the links are unknown (rows from
+//! before version 2), and such a page gets no validators: it is fetched in
+//! full once and its links recorded, rather than ending the crawl at a 304.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -39,7 +45,8 @@ use crate::page::PageRecord;
 pub const DEFAULT_STATE_PATH: &str = "dify-crawl.sqlite3";
 
 /// Schema steps; entry `i` upgrades `user_version` `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE runs (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
     started_at      INTEGER NOT NULL,
@@ -108,7 +115,9 @@ CREATE TABLE remote_documents (
     display_status  TEXT,
     PRIMARY KEY (dataset_id, name)
 );
-"#];
+"#,
+    "ALTER TABLE pages ADD COLUMN links TEXT;",
+];
 
 /// Errors of the state store.
 #[derive(Debug, thiserror::Error)]
@@ -206,13 +215,16 @@ impl Stage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RunId(pub i64);
 
-/// HTTP validators of a page, for conditional requests.
+/// HTTP validators of a page, for conditional requests, with the page's
+/// links to follow when it answers 304.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Validators {
     /// The `ETag` header.
     pub etag: Option<String>,
     /// The `Last-Modified` header.
     pub last_modified: Option<String>,
+    /// The page's links, from [`PageRecord::links`]; empty when unknown.
+    pub links: Vec<String>,
 }
 
 /// What the store knows about one page.
@@ -380,6 +392,8 @@ struct StoredPage {
     last_modified: Option<String>,
     sitemap_lastmod: Option<String>,
     crawled_at: i64,
+    #[serde(default)]
+    links: Vec<String>,
 }
 
 impl From<&PageRecord> for StoredPage {
@@ -399,6 +413,7 @@ impl From<&PageRecord> for StoredPage {
             last_modified: page.last_modified.clone(),
             sitemap_lastmod: page.sitemap_lastmod.clone(),
             crawled_at: page.crawled_at.unix_timestamp(),
+            links: page.links.clone(),
         }
     }
 }
@@ -420,6 +435,7 @@ impl StoredPage {
             last_modified: self.last_modified,
             sitemap_lastmod: self.sitemap_lastmod,
             crawled_at: OffsetDateTime::from_unix_timestamp(self.crawled_at).ok()?,
+            links: self.links,
         })
     }
 }
@@ -444,10 +460,21 @@ impl std::fmt::Debug for StateStore {
 const PAGE_COLUMNS: &str = "url, knowledge_base, dataset_id, document_name, document_id, \
     content_hash, metadata_hash, etag, last_modified, sitemap_lastmod, first_seen_run, \
     last_seen_run, last_synced_at, stage, failed_stage, last_error, pending_hash, \
-    indexing_batch, indexing_status, gone, disabled_by_sync";
+    indexing_batch, indexing_status, gone, disabled_by_sync, links";
 
 fn now() -> i64 {
     OffsetDateTime::now_utc().unix_timestamp()
+}
+
+/// Links stored as JSON; `None` when unknown (`NULL`) or unreadable, which
+/// callers treat alike: the page must be fetched in full to learn them.
+fn links_from_json(text: Option<String>) -> Option<Vec<String>> {
+    serde_json::from_str(&text?).ok()
+}
+
+fn links_json(links: &[String]) -> String {
+    // A list of strings always serializes.
+    serde_json::to_string(links).unwrap_or_else(|_| "[]".to_owned())
 }
 
 fn page_from_row(row: &Row<'_>) -> rusqlite::Result<PageState> {
@@ -460,7 +487,11 @@ fn page_from_row(row: &Row<'_>) -> rusqlite::Result<PageState> {
         document_id: row.get(4)?,
         content_hash: row.get(5)?,
         metadata_hash: row.get(6)?,
-        validators: Validators { etag: row.get(7)?, last_modified: row.get(8)? },
+        validators: Validators {
+            etag: row.get(7)?,
+            last_modified: row.get(8)?,
+            links: links_from_json(row.get(21)?).unwrap_or_default(),
+        },
         sitemap_lastmod: row.get(9)?,
         first_seen_run: RunId(row.get(10)?),
         last_seen_run: RunId(row.get(11)?),
@@ -599,15 +630,15 @@ impl StateStore {
         self.conn()?.execute(
             "INSERT INTO pages (url, knowledge_base, dataset_id, document_name, etag,
                 last_modified, sitemap_lastmod, first_seen_run, last_seen_run, stage,
-                pending_hash, pending_page, metadata_hash, gone)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'planned', ?9, ?10, ?11, 0)
+                pending_hash, pending_page, metadata_hash, gone, links)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'planned', ?9, ?10, ?11, 0, ?12)
              ON CONFLICT (url) DO UPDATE SET
                 document_id = CASE WHEN dataset_id IS ?3 THEN document_id ELSE NULL END,
                 content_hash = CASE WHEN dataset_id IS ?3 THEN content_hash ELSE NULL END,
                 knowledge_base = ?2, dataset_id = ?3, document_name = ?4, etag = ?5,
                 last_modified = ?6, sitemap_lastmod = ?7, last_seen_run = ?8,
                 stage = 'planned', pending_hash = ?9, pending_page = ?10, metadata_hash = ?11,
-                gone = 0",
+                gone = 0, links = ?12",
             params![
                 page.url.as_str(),
                 page.knowledge_base,
@@ -620,6 +651,7 @@ impl StateStore {
                 page.content_hash,
                 stored,
                 intent.metadata_hash,
+                links_json(&page.links),
             ],
         )?;
         Ok(())
@@ -851,8 +883,11 @@ impl StateStore {
     }
 
     /// Records a page seen without change (304, or equal content hash):
-    /// refreshes validators and the last-seen run, and clears a failure
-    /// left by an earlier fetch (its content in Dify was never in doubt).
+    /// refreshes the last-seen run, and clears a failure left by an earlier
+    /// fetch (its content in Dify was never in doubt). `validators` are
+    /// those of a fetched page and replace the stored ones, links included
+    /// (see [`StateStore::record_fetch`]); a 304 passes `None`, keeping
+    /// them, since a 304 tells nothing new about the links.
     ///
     /// # Errors
     /// [`StateError::Query`] on SQLite failure.
@@ -874,12 +909,24 @@ impl StateStore {
             params![url, run.0],
         )?;
         if let Some((v, lastmod)) = validators {
-            conn.execute(
-                "UPDATE pages SET etag = ?2, last_modified = ?3, sitemap_lastmod = ?4 WHERE url = ?1",
-                params![url, v.etag, v.last_modified, lastmod],
-            )?;
+            update_fetch(&conn, url, v, lastmod)?;
         }
         Ok(())
+    }
+
+    /// Records what fetching a page told, for the next run: its validators,
+    /// sitemap `lastmod` and links. For fetched pages whose row is not
+    /// otherwise rewritten (a metadata-only change).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_fetch(
+        &self,
+        url: &str,
+        validators: &Validators,
+        sitemap_lastmod: Option<&str>,
+    ) -> Result<(), StateError> {
+        update_fetch(&*self.conn()?, url, validators, sitemap_lastmod)
     }
 
     /// Records that a page is synced without a write: its content hash
@@ -898,21 +945,27 @@ impl StateStore {
         Ok(())
     }
 
-    /// Validators of pages fully synced, for conditional requests. Pages
-    /// never synced are left out: a 304 for them would lose the page.
+    /// Validators and links of pages fully synced, for conditional
+    /// requests. Pages never synced are left out (a 304 for them would lose
+    /// the page), and so are pages whose links are unknown (a 304 for them
+    /// would end the crawl there).
     ///
     /// # Errors
     /// [`StateError::Query`] on SQLite failure.
     pub fn validators_for_synced(&self) -> Result<HashMap<String, Validators>, StateError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT url, etag, last_modified FROM pages
-             WHERE stage = 'synced' AND (etag IS NOT NULL OR last_modified IS NOT NULL)",
+            "SELECT url, etag, last_modified, links FROM pages
+             WHERE stage = 'synced' AND links IS NOT NULL
+               AND (etag IS NOT NULL OR last_modified IS NOT NULL)",
         )?;
         let rows = stmt.query_map([], |row| {
-            Ok((row.get(0)?, Validators { etag: row.get(1)?, last_modified: row.get(2)? }))
+            let url: String = row.get(0)?;
+            let (etag, last_modified) = (row.get(1)?, row.get(2)?);
+            let links = links_from_json(row.get(3)?);
+            Ok(links.map(|links| (url, Validators { etag, last_modified, links })))
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(rows.filter_map(Result::transpose).collect::<Result<_, _>>()?)
     }
 
     /// Page counts per knowledge base and stage.
@@ -971,7 +1024,7 @@ impl StateStore {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(&sql)?;
         let rows =
-            stmt.query_map([], |row| Ok((page_from_row(row)?, row.get::<_, String>(21)?)))?;
+            stmt.query_map([], |row| Ok((page_from_row(row)?, row.get::<_, String>(22)?)))?;
         let mut pages = Vec::new();
         for row in rows {
             let (state, json) = row?;
@@ -1314,6 +1367,26 @@ impl StateStore {
     }
 }
 
+fn update_fetch(
+    conn: &Connection,
+    url: &str,
+    validators: &Validators,
+    sitemap_lastmod: Option<&str>,
+) -> Result<(), StateError> {
+    conn.execute(
+        "UPDATE pages SET etag = ?2, last_modified = ?3, sitemap_lastmod = ?4, links = ?5
+         WHERE url = ?1",
+        params![
+            url,
+            validators.etag,
+            validators.last_modified,
+            sitemap_lastmod,
+            links_json(&validators.links)
+        ],
+    )?;
+    Ok(())
+}
+
 fn queue_metadata(
     tx: &rusqlite::Transaction<'_>,
     url: &str,
@@ -1367,6 +1440,7 @@ mod tests {
             last_modified: None,
             sitemap_lastmod: None,
             crawled_at: OffsetDateTime::from_unix_timestamp(1_800_000_000).unwrap(),
+            links: vec!["https://a.example/next".into()],
         }
     }
 
@@ -1431,6 +1505,74 @@ mod tests {
         assert!(store.pending_pages().unwrap().is_empty());
         let validators = store.validators_for_synced().unwrap();
         assert_eq!(validators[page.url.as_str()].etag.as_deref(), Some("\"v1\""));
+    }
+
+    fn synced(store: &StateStore, page: &PageRecord, run: RunId) {
+        store.record_intent(&intent(page, run)).unwrap();
+        store.record_written(page.url.as_str(), "doc1", "b1", "{}").unwrap();
+        store.record_metadata_applied(&[page.url.to_string()], false).unwrap();
+    }
+
+    #[test]
+    fn links_are_kept_by_a_304_and_replaced_by_a_fetch() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let page = page("https://a.example/x", "text");
+        synced(&store, &page, run);
+        let url = page.url.as_str();
+        assert_eq!(store.validators_for_synced().unwrap()[url].links, page.links);
+
+        store.record_unchanged(url, None, run).unwrap();
+        assert_eq!(store.page(url).unwrap().unwrap().validators.links, page.links);
+
+        let fetched = Validators {
+            etag: Some("\"v2\"".into()),
+            last_modified: None,
+            links: vec!["https://a.example/y".into()],
+        };
+        store.record_unchanged(url, Some((&fetched, None)), run).unwrap();
+        assert_eq!(store.validators_for_synced().unwrap()[url], fetched);
+
+        let none = Validators { links: Vec::new(), ..fetched };
+        store.record_fetch(url, &none, Some("2026-12-01")).unwrap();
+        let state = store.page(url).unwrap().unwrap();
+        assert_eq!(state.validators, none, "an empty list is known, not unknown");
+        assert_eq!(state.sitemap_lastmod.as_deref(), Some("2026-12-01"));
+        assert!(store.validators_for_synced().unwrap().contains_key(url));
+    }
+
+    #[test]
+    fn a_version_1_file_is_migrated_and_its_pages_fetched_in_full_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.sqlite3");
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO pages (url, document_name, document_id, etag, first_seen_run,
+                    last_seen_run, stage) VALUES ('https://a.example/x', 'n', 'd', '\"v1\"', 1, 1,
+                    'synced')",
+                [],
+            )
+            .unwrap();
+        }
+
+        let store = StateStore::open(&path).unwrap();
+        let state = store.page("https://a.example/x").unwrap().unwrap();
+        assert_eq!(
+            (state.stage, state.validators.etag.as_deref()),
+            (Stage::Synced, Some("\"v1\""))
+        );
+        assert!(
+            store.validators_for_synced().unwrap().is_empty(),
+            "links unknown: no conditional request"
+        );
+
+        let run = store.begin_run().unwrap();
+        let fetched = Validators { etag: Some("\"v1\"".into()), ..Validators::default() };
+        store.record_unchanged("https://a.example/x", Some((&fetched, None)), run).unwrap();
+        assert_eq!(store.validators_for_synced().unwrap().len(), 1);
     }
 
     #[test]

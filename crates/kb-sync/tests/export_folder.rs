@@ -26,6 +26,7 @@ fn page(url: &str, title: &str, markdown: &str) -> PageRecord {
         last_modified: None,
         sitemap_lastmod: None,
         crawled_at: datetime!(2026-12-03 18:00:00 UTC),
+        links: Vec::new(),
     }
 }
 
@@ -203,6 +204,41 @@ fn not_modified_keeps_the_file_and_reports_unknown_pages() {
     assert!(!sink.not_modified(&Url::parse("https://x.example/never").unwrap()));
     assert_eq!(sink.finish(Prune::GoneAndUnseen).unwrap().pruned, 0);
     assert_eq!(manifest(dir.path())[0].status, EntryStatus::NotModified);
+}
+
+#[test]
+fn the_manifest_keeps_links_for_the_next_runs_validators() {
+    let dir = tempfile::tempdir().unwrap();
+    let linked = PageRecord {
+        etag: Some("\"v1\"".into()),
+        links: vec!["https://x.example/b".into()],
+        ..page("https://x.example/a", "a", "Text.")
+    };
+    let leaf =
+        PageRecord { etag: Some("\"v2\"".into()), ..page("https://x.example/b", "b", "Leaf.") };
+    {
+        let sink = FolderSink::open(dir.path()).unwrap();
+        sink.write(&linked).unwrap();
+        sink.write(&leaf).unwrap();
+        sink.finish(Prune::Nothing).unwrap();
+    }
+    {
+        let sink = FolderSink::open(dir.path()).unwrap();
+        let validators = sink.validators();
+        assert_eq!(validators[linked.url.as_str()].links, linked.links);
+        assert_eq!(validators[leaf.url.as_str()].etag.as_deref(), Some("\"v2\""));
+        assert!(validators[leaf.url.as_str()].links.is_empty());
+        assert!(sink.not_modified(&linked.url));
+        sink.finish(Prune::Nothing).unwrap();
+    }
+    let entries = manifest(dir.path());
+    assert_eq!(entries[0].links.as_deref(), Some(&linked.links[..]), "a 304 keeps the links");
+
+    // A line from before links were kept: the page gets no validators, so
+    // it is fetched in full (and its links learnt) instead of answering 304.
+    let old_line = r#"{"url":"https://x.example/a","path":"x.example/a.md","status":"exported","hash":"h","etag":"\"v1\""}"#;
+    fs::write(dir.path().join(MANIFEST_FILE), format!("{old_line}\n")).unwrap();
+    assert!(FolderSink::open(dir.path()).unwrap().validators().is_empty());
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! The whole run against a generated site and the Dify test server:
 //! first sync, free re-sync, one change, pruning, bounded queues under a
-//! slow Dify, cancellation, and folder export with conditional requests.
+//! slow Dify, cancellation, and folder export with conditional requests,
+//! including re-runs where every page answers 304 and the crawl goes on
+//! through the links stored for them.
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -92,6 +94,8 @@ async fn resync_of_an_unchanged_site_sends_nothing_and_one_change_one_update() {
     let second = sync(&site, &server, &state).await;
     assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
     assert_eq!(second.knowledge_bases[KB].unchanged, first.crawl.synced);
+    assert_eq!(second.crawl.fetched + second.crawl.not_modified, first.crawl.fetched);
+    assert!(second.crawl.complete);
 
     let changed = article_page("Page 2, revised", 99, 6, &[("/".into(), "Home".into())]);
     site.set_page(&plain_page_path(2), changed);
@@ -245,6 +249,8 @@ async fn folder_export_reruns_with_conditional_requests() {
 
     let second = run().await;
     assert_eq!(second.crawl.not_modified, 1);
+    assert_eq!(second.crawl.fetched + second.crawl.not_modified, first.crawl.fetched);
+    assert_eq!(second.export.as_ref().unwrap().stale, 0);
     let headers = site.request_headers("/tagged");
     assert_eq!(headers.last().unwrap()["if-none-match"], "\"v1\"");
     let tagged = manifest(out.path()).into_iter().find(|e| e.url.ends_with("/tagged")).unwrap();
@@ -285,7 +291,118 @@ async fn synced_pages_are_fetched_conditionally_and_cost_no_dify_call() {
 
     let second = sync(&site, &server, &state).await;
     assert_eq!(second.crawl.not_modified, 1, "{second:#?}");
+    assert_eq!(second.crawl.fetched, 1, "the home page has no validators");
     assert_eq!(site.request_headers("/tagged").last().unwrap()["if-none-match"], "\"v1\"");
     assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
     assert_eq!(second.knowledge_bases[KB].unchanged, 2);
+}
+
+/// Every page has an ETag, so a re-run gets 304 for all of them. Pages sit
+/// up to three links deep: `/` -> `/section/` -> `/page/1..=4`, and
+/// `/page/4` -> `/deep`.
+const TAGGED_PAGES: u64 = 7;
+
+fn tagged_route(title: &str, seed: usize, links: &[&str], etag: &str) -> Route {
+    let links: Vec<(String, String)> =
+        links.iter().map(|l| ((*l).to_owned(), format!("Link to {l}"))).collect();
+    Route::html(article_page(title, seed, 6, &links)).with_header("ETag", etag)
+}
+
+fn tagged_site() -> TestSite {
+    let pages: Vec<String> = (1..=4).map(plain_page_path).collect();
+    let section: Vec<&str> = pages.iter().map(String::as_str).collect();
+    let mut site = TestSite::new()
+        .route("/", tagged_route("Home", 0, &["/section/"], "\"home\""))
+        .route("/section/", tagged_route("Section", 1, &section, "\"section\""))
+        .route("/deep", tagged_route("Deep", 9, &["/"], "\"deep\""));
+    for (index, path) in pages.iter().enumerate() {
+        let links: &[&str] = if index == 3 { &["/", "/deep"] } else { &["/"] };
+        site = site.route(path, tagged_route(path, index + 2, links, &format!("\"{index}\"")));
+    }
+    site
+}
+
+#[tokio::test]
+async fn a_dify_resync_where_every_page_answers_304_sees_the_whole_site() {
+    let site = tagged_site().start().await;
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    let first = sync(&site, &server, &state).await;
+    assert_eq!(first.crawl.fetched, TAGGED_PAGES, "{first:#?}");
+    assert_eq!(documents(&server).len() as u64, TAGGED_PAGES);
+
+    let prune = PruneOptions { enabled: true, ..PruneOptions::default() };
+    let options = DifySinkOptions { prune, ..DifySinkOptions::default() };
+    let sink = sink(&server, &state, options).await;
+    server.reset_stats();
+    let second = pipeline(&site).dify(sink).run(CancellationToken::new()).await.unwrap();
+
+    assert_eq!((second.crawl.fetched, second.crawl.not_modified), (0, TAGGED_PAGES), "{second:#?}");
+    assert_eq!(second.crawl.bytes_fetched, 0, "no page body sent");
+    assert!(second.crawl.complete);
+    let counts = &second.knowledge_bases[KB];
+    assert_eq!((counts.unchanged, counts.pruned, counts.failed), (TAGGED_PAGES, 0, 0));
+    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+    assert_eq!(documents(&server).len() as u64, TAGGED_PAGES, "nothing pruned");
+}
+
+#[tokio::test]
+async fn a_changed_page_updates_its_stored_links_for_the_next_304() {
+    let site =
+        tagged_site().route("/new", tagged_route("New", 20, &["/"], "\"new\"")).start().await;
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    sync(&site, &server, &state).await;
+    assert_eq!(site.hits("/new"), 0, "not linked yet");
+
+    let pages: Vec<String> = (1..=4).map(plain_page_path).chain(["/new".into()]).collect();
+    let section: Vec<&str> = pages.iter().map(String::as_str).collect();
+    site.set_route("/section/", tagged_route("Section", 1, &section, "\"section-2\""));
+    let second = sync(&site, &server, &state).await;
+    assert_eq!((second.crawl.fetched, second.crawl.not_modified), (2, TAGGED_PAGES - 1));
+    assert_eq!(second.knowledge_bases[KB].new, 1, "{second:#?}");
+
+    let third = sync(&site, &server, &state).await;
+    assert_eq!((third.crawl.fetched, third.crawl.not_modified), (0, TAGGED_PAGES + 1));
+    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+}
+
+#[tokio::test]
+async fn a_folder_rerun_where_every_page_answers_304_prunes_nothing() {
+    let site = tagged_site().start().await;
+    let out = tempfile::tempdir().unwrap();
+    let first = export_run(&site, out.path(), true).await;
+    assert_eq!(first.export.unwrap().new, TAGGED_PAGES);
+
+    let second = export_run(&site, out.path(), true).await;
+    assert_eq!((second.crawl.fetched, second.crawl.not_modified), (0, TAGGED_PAGES), "{second:#?}");
+    assert!(second.crawl.complete);
+    let export = second.export.unwrap();
+    assert_eq!((export.stale, export.pruned), (0, 0), "{export:?}");
+    let entries = manifest(out.path());
+    assert_eq!(entries.len() as u64, TAGGED_PAGES);
+    assert!(entries.iter().all(|e| e.status == EntryStatus::NotModified), "{entries:?}");
+    assert!(entries.iter().all(|e| e.links.is_some()));
+}
+
+#[tokio::test]
+async fn dify_and_folder_together_replay_links_on_304() {
+    let site = tagged_site().start().await;
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (state, out) = (dir.path().join("s.db"), dir.path().join("out"));
+    let run = || async {
+        let sink = sink(&server, &state, DifySinkOptions::default()).await;
+        let folder = FolderSink::open(&out).unwrap();
+        server.reset_stats();
+        pipeline(&site).dify(sink).folder(folder).run(CancellationToken::new()).await.unwrap()
+    };
+    run().await;
+
+    let second = run().await;
+    assert_eq!((second.crawl.fetched, second.crawl.not_modified), (0, TAGGED_PAGES), "{second:#?}");
+    assert_eq!(second.export.unwrap().stale, 0);
+    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
 }

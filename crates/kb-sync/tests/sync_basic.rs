@@ -56,6 +56,8 @@ async fn unchanged_pages_cost_no_request() {
     let pages = pages(8, 1);
     sync_all(&sink(&server, dir.path(), options()).await, &pages).await;
 
+    let mut pages = pages;
+    pages[0].links = vec![page(1, 1).url.to_string()];
     let sink = sink(&server, dir.path(), options()).await;
     let before = server.stats();
     let outcomes = submit_all(&sink, &pages).await;
@@ -66,6 +68,8 @@ async fn unchanged_pages_cost_no_request() {
     assert!(outcomes.iter().all(|o| matches!(o, Ok(SyncOutcome::Unchanged))));
     assert_eq!(summary.knowledge_bases[KB].unchanged, 9);
     assert_in_step(&server, &pages);
+    let validators = sink.store().validators_for_synced().unwrap();
+    assert_eq!(validators[pages[0].url.as_str()].links, pages[0].links, "new links stored");
 }
 
 #[tokio::test]
@@ -99,6 +103,8 @@ async fn a_title_change_alone_updates_metadata_only() {
     sync_all(&sink(&server, dir.path(), options()).await, &pages).await;
 
     pages[1].title = Some("A better title".into());
+    pages[1].etag = Some("\"retitled\"".into());
+    pages[1].links = vec![page(2, 1).url.to_string()];
     let sink = sink(&server, dir.path(), options()).await;
     let before = server.stats();
     let (outcomes, _) = sync_all(&sink, &pages).await;
@@ -107,6 +113,9 @@ async fn a_title_change_alone_updates_metadata_only() {
     assert_eq!(made, [(routes::ASSIGN_METADATA.to_string(), 1)].into());
     assert!(outcomes.iter().any(|o| matches!(o, Ok(SyncOutcome::MetadataUpdated))));
     assert_in_step(&server, &pages);
+    let validators = sink.store().validators_for_synced().unwrap();
+    let stored = &validators[pages[1].url.as_str()];
+    assert_eq!((&stored.etag, &stored.links), (&pages[1].etag, &pages[1].links));
 }
 
 fn pruning(mode: PruneMode) -> DifySinkOptions {

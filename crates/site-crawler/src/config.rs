@@ -42,14 +42,27 @@ pub const DEFAULT_MAX_SITEMAPS: usize = 100;
 /// host closed before the file is fetched again.
 pub const DEFAULT_ROBOTS_RETRY: Duration = Duration::from_secs(60);
 
-/// Cache validators of a page from an earlier run, sent back as
-/// `If-None-Match` / `If-Modified-Since`.
+/// What an earlier run learnt about a page: the cache validators, sent
+/// back as `If-None-Match` / `If-Modified-Since`, and the page's links,
+/// followed in its place when the server answers 304 (a 304 has no body to
+/// find them in).
+///
+/// Only give validators for a page whose links are known too: validators
+/// with an empty `links` make a 304 end the crawl at that page.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Validators {
     /// The `ETag` the server sent, quotes included.
     pub etag: Option<String>,
     /// The `Last-Modified` the server sent, as an HTTP date.
     pub last_modified: Option<String>,
+    /// The page's links as [`FetchedPage::links`] gave them, as URL text.
+    /// Each is parsed and normalized again and then queued exactly like a
+    /// link found in the page (scope, patterns, depth, dedup and the page
+    /// budget all apply); text that is not an `http(s)` URL is ignored.
+    /// Default is empty.
+    ///
+    /// [`FetchedPage::links`]: crate::FetchedPage::links
+    pub links: Vec<String>,
 }
 
 /// What to crawl and how politely.
@@ -135,8 +148,9 @@ pub struct CrawlConfig {
     /// requested (see [`url_norm::normalize`](crate::url_norm::normalize));
     /// each redirect hop is looked up too. A URL with an entry is requested
     /// conditionally; a 304 answer becomes
-    /// [`CrawlEvent::NotModified`](crate::CrawlEvent::NotModified) and its
-    /// links are not followed. Default is empty.
+    /// [`CrawlEvent::NotModified`](crate::CrawlEvent::NotModified) and the
+    /// entry's [`links`](Validators::links) are followed as if the page had
+    /// been fetched. Default is empty.
     pub validators: HashMap<String, Validators>,
 }
 

@@ -7,6 +7,10 @@
 //! so a slow consumer slows the crawl instead of growing a buffer: at most
 //! `concurrency` finished outcomes wait in the join set meanwhile.
 //!
+//! A page answering 304 has no body to find links in; its links come from
+//! the validators of the earlier run and are queued exactly like the links
+//! of a fetched page, so an unchanged site is crawled as deep as before.
+//!
 //! `max_pages` is exact: a task is only started while emitted pages plus
 //! tasks in flight are under the cap, so the cap can never be overrun and
 //! a failed fetch frees its slot for the next URL.
@@ -320,6 +324,7 @@ impl Run {
         match outcome {
             Outcome::Page(result) => self.handle_page(*result).await,
             Outcome::NotModified(mut page) => {
+                self.queue_links(&page.links, page.depth + 1);
                 self.emitted.insert(page.url.clone());
                 page.sitemap_lastmod = self.lastmods.get(&page.url).cloned();
                 self.emit(CrawlEvent::NotModified(page)).await;
@@ -332,8 +337,8 @@ impl Run {
     /// Folds redirects and the canonical into the page's identity, queues
     /// its links and emits it unless it duplicates an emitted page.
     async fn handle_page(&mut self, result: PageResult) {
-        let PageResult { mut page, links, noindex } = result;
-        self.queue_links(links, page.depth + 1);
+        let PageResult { mut page, noindex } = result;
+        self.queue_links(&page.links, page.depth + 1);
 
         page.canonical = page.canonical.filter(|canonical| self.shared.scope.contains(canonical));
         let identity = page.canonical.clone().unwrap_or_else(|| page.final_url.clone());
@@ -357,13 +362,14 @@ impl Run {
         self.emit(CrawlEvent::Page(page)).await;
     }
 
-    fn queue_links(&mut self, links: Vec<Url>, depth: usize) {
+    /// Queues the links of a page (fetched, or replayed for a 304).
+    fn queue_links(&mut self, links: &[Url], depth: usize) {
         if depth > self.shared.config.max_depth {
             return;
         }
         for url in links {
-            if self.shared.scope.contains(&url) && self.seen.insert(url.clone()) {
-                self.frontier.push(Item { url, depth });
+            if self.shared.scope.contains(url) && self.seen.insert(url.clone()) {
+                self.frontier.push(Item { url: url.clone(), depth });
             }
         }
     }

@@ -71,14 +71,23 @@ pub struct FetchedPage {
     pub bytes: u64,
     /// When the response arrived.
     pub fetched_at: SystemTime,
-    /// Distinct followable links found in the page.
+    /// Distinct followable links found in the page, whatever their host.
     pub links_found: usize,
+    /// The followable links whose host is in scope: normalized,
+    /// deduplicated, in document order, empty when the page is `nofollow`
+    /// (`<meta name=robots>` or `X-Robots-Tag`). The include and exclude
+    /// patterns are not applied, so a later run with other patterns can
+    /// still use them. Keep them with the validators
+    /// ([`Validators::links`](crate::Validators::links)): a later 304 for
+    /// the page follows them instead.
+    pub links: Vec<Url>,
 }
 
 /// A page the server reported unchanged since the validators we sent.
 ///
-/// Its links are not followed (the body was not sent); callers who need
-/// full discovery on re-runs should rely on sitemaps.
+/// The answer has no body, so the crawler follows the links given with the
+/// validators ([`Validators::links`](crate::Validators::links)) instead,
+/// so a re-run discovers the same pages through it as the earlier run.
 #[derive(Debug, Clone)]
 pub struct NotModified {
     /// The normalized URL that was requested (after redirects).
@@ -91,6 +100,9 @@ pub struct NotModified {
     pub last_modified: Option<String>,
     /// The sitemap `<lastmod>` of this URL, when a sitemap listed it.
     pub sitemap_lastmod: Option<String>,
+    /// The links replayed from the validators, normalized; unreadable
+    /// entries are left out.
+    pub links: Vec<Url>,
 }
 
 /// A URL deliberately left out.

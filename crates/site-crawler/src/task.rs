@@ -22,6 +22,7 @@ use crate::fetch::{self, BodyError};
 use crate::frontier::Item;
 use crate::links::{self, PageLinks};
 use crate::stats::Traffic;
+use crate::url_norm;
 
 /// What fetching one URL produced.
 #[derive(Debug)]
@@ -40,10 +41,8 @@ pub(crate) enum Outcome {
 #[derive(Debug)]
 pub(crate) struct PageResult {
     /// The page, with `url` still the final URL and `canonical` not yet
-    /// checked against scope.
+    /// checked against scope; its `links` are the ones to queue.
     pub(crate) page: FetchedPage,
-    /// Followable links (empty if nofollow).
-    pub(crate) links: Vec<Url>,
     /// The page asked not to be indexed.
     pub(crate) noindex: bool,
 }
@@ -143,6 +142,8 @@ fn next_hop(
     Ok(target)
 }
 
+/// A 304 answer, carrying the links stored with the validators so the
+/// loop can follow them as if the page had been fetched.
 fn not_modified(shared: &Shared, item: &Item, landing: &Landing) -> Outcome {
     let sent = shared.config.validators.get(landing.url.as_str());
     let headers = landing.response.headers();
@@ -153,7 +154,18 @@ fn not_modified(shared: &Shared, item: &Item, landing: &Landing) -> Outcome {
         last_modified: header(headers, LAST_MODIFIED)
             .or_else(|| sent.and_then(|v| v.last_modified.clone())),
         sitemap_lastmod: None,
+        links: sent.map(|v| replayed_links(&v.links)).unwrap_or_default(),
     })
+}
+
+/// Stored link text back to normalized URLs. Normalizing again keeps the
+/// dedup exact if the text came from an older normalization or was edited.
+fn replayed_links(stored: &[String]) -> Vec<Url> {
+    stored
+        .iter()
+        .filter_map(|text| Url::parse(text).ok())
+        .filter_map(|url| url_norm::normalize(&url))
+        .collect()
 }
 
 /// Reads, decodes and parses a 2xx answer.
@@ -188,6 +200,9 @@ async fn page(shared: &Shared, traffic: &Traffic, item: Item, landing: Landing) 
 
     let (header_noindex, header_nofollow) = x_robots_tag(&headers);
     let links = if header_nofollow { Vec::new() } else { found.links };
+    let links_found = links.len();
+    let links: Vec<Url> =
+        links.into_iter().filter(|link| shared.scope.host_allowed(link)).collect();
     let page = FetchedPage {
         url: url.clone(),
         requested_url: item.url,
@@ -202,9 +217,10 @@ async fn page(shared: &Shared, traffic: &Traffic, item: Item, landing: Landing) 
         canonical: found.canonical,
         bytes,
         fetched_at: SystemTime::now(),
-        links_found: links.len(),
+        links_found,
+        links,
     };
-    Outcome::Page(Box::new(PageResult { page, links, noindex: found.noindex || header_noindex }))
+    Outcome::Page(Box::new(PageResult { page, noindex: found.noindex || header_noindex }))
 }
 
 /// Decodes and parses on the blocking pool: html5ever on a large page can

@@ -264,8 +264,11 @@ async fn validators_make_conditional_requests() {
     assert_eq!(home.etag.as_deref(), Some("\"v1\""));
 
     let mut config = config(&site, "/");
-    let validators =
-        Validators { etag: home.etag.clone(), last_modified: home.last_modified.clone() };
+    let validators = Validators {
+        etag: home.etag.clone(),
+        last_modified: home.last_modified.clone(),
+        links: Vec::new(),
+    };
     config.validators = HashMap::from([(home.url.to_string(), validators)]);
     let (events, stats) = crawl(config).await;
 
@@ -273,10 +276,96 @@ async fn validators_make_conditional_requests() {
         panic!("expected not modified: {events:?}");
     };
     assert_eq!(not_modified.etag.as_deref(), Some("\"v1\""));
-    assert_eq!((stats.not_modified, stats.pages), (1, 0), "links of a 304 are not followed");
+    assert!(not_modified.links.is_empty(), "no links were given with the validators");
+    assert_eq!((stats.not_modified, stats.pages), (1, 0), "no links known, none followed");
     let last = site.request_headers("/").pop().unwrap();
     assert_eq!(last.get("if-none-match").unwrap(), "\"v1\"");
     assert_eq!(last.get("if-modified-since").unwrap(), "Tue, 01 Dec 2026 10:00:00 GMT");
+}
+
+/// A site whose every page has an ETag, so each answers 304 to its own
+/// validators: `/` links to `/a` and `/b`, `/a` to `/c`, `/c` to `/d` and
+/// off-site.
+async fn tagged_site() -> test_support::site::RunningSite {
+    let tree: [(&str, &[&str]); 5] = [
+        ("/", &["/a", "/b"]),
+        ("/a", &["/c", "/"]),
+        ("/b", &[]),
+        ("/c", &["/d", "http://elsewhere.invalid/x"]),
+        ("/d", &[]),
+    ];
+    let mut site = TestSite::new();
+    for (path, links) in tree {
+        let route = Route::html(page_with("", links)).with_header("etag", &format!("\"{path}\""));
+        site = site.route(path, route);
+    }
+    site.start().await
+}
+
+/// Validators for every page of a crawl, links included, as a caller would
+/// store them.
+fn validators_of(events: &[CrawlEvent]) -> HashMap<String, Validators> {
+    pages(events)
+        .into_iter()
+        .map(|page| {
+            let validators = Validators {
+                etag: page.etag.clone(),
+                last_modified: page.last_modified.clone(),
+                links: page.links.iter().map(ToString::to_string).collect(),
+            };
+            (page.url.to_string(), validators)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn pages_answering_304_have_their_stored_links_followed() {
+    let site = tagged_site().await;
+    let (first, _) = crawl(config(&site, "/")).await;
+    assert_eq!(page_paths(&first), ["/", "/a", "/b", "/c", "/d"]);
+    let c = pages(&first).into_iter().find(|page| page.url.path() == "/c").unwrap();
+    assert!(c.links.contains(&site.url("/d")));
+    assert!(c.links.iter().all(|link| link.host_str() == Some("127.0.0.1")), "{:?}", c.links);
+    assert_eq!(c.links_found, c.links.len() + 1, "the off-site link is found, not kept");
+
+    let mut second = config(&site, "/");
+    second.validators = validators_of(&first);
+    let (events, stats) = crawl(second).await;
+
+    assert_eq!((stats.pages, stats.not_modified, stats.bytes), (0, 5, 0), "{events:?}");
+    let mut depths: Vec<(String, usize)> = events
+        .iter()
+        .map(|event| match event {
+            CrawlEvent::NotModified(page) => (page.url.path().to_owned(), page.depth),
+            other => panic!("expected only 304s: {other:?}"),
+        })
+        .collect();
+    depths.sort();
+    let expected = [("/", 0), ("/a", 1), ("/b", 1), ("/c", 2), ("/d", 3)];
+    assert_eq!(depths, expected.map(|(path, depth)| (path.to_owned(), depth)));
+    assert_eq!(site.hits("/d"), 2, "each page asked for once per crawl");
+}
+
+#[tokio::test]
+async fn replayed_links_obey_scope_depth_and_bad_entries_are_ignored() {
+    let site = tagged_site().await;
+    let (first, _) = crawl(config(&site, "/")).await;
+    let mut validators = validators_of(&first);
+    let home = validators.get_mut(site.url("/").as_str()).unwrap();
+    home.links.extend(["not a url".to_owned(), "ftp://x.example/".to_owned()]);
+
+    let mut second = config(&site, "/");
+    second.validators = validators;
+    second.exclude = vec!["/b$".to_owned()];
+    second.max_depth = 1;
+    let (events, stats) = crawl(second).await;
+
+    let mut seen: Vec<&str> = events.iter().map(|event| event.url().path()).collect();
+    seen.sort_unstable();
+    assert_eq!(seen, ["/", "/a"], "{events:?}");
+    assert_eq!((stats.not_modified, stats.failed_total()), (2, 0));
+    assert_eq!(site.hits("/b"), 1, "excluded on the second crawl");
+    assert_eq!(site.hits("/c"), 1, "deeper than max_depth on the second crawl");
 }
 
 #[tokio::test]

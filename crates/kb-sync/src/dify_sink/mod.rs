@@ -528,6 +528,11 @@ impl Inner {
                 let values = metadata_json(page);
                 let url = page.url.as_str();
                 self.store.record_metadata_change(url, &fingerprint, &values, self.run)?;
+                self.store.record_fetch(
+                    url,
+                    &fetch_validators(page),
+                    page.sitemap_lastmod.as_deref(),
+                )?;
                 self.flush_metadata(kb, true).await?;
                 Ok(SyncOutcome::MetadataUpdated)
             }
@@ -547,8 +552,7 @@ impl Inner {
     }
 
     fn record_unchanged(&self, page: &PageRecord) -> Result<(), SyncError> {
-        let validators =
-            Validators { etag: page.etag.clone(), last_modified: page.last_modified.clone() };
+        let validators = fetch_validators(page);
         let fresh = Some((&validators, page.sitemap_lastmod.as_deref()));
         self.store.record_unchanged(page.url.as_str(), fresh, self.run)?;
         Ok(())
@@ -783,6 +787,15 @@ impl Inner {
 
     fn count_lost(&self, kb: &str) {
         lock(&self.counters).entry(kb.to_string()).or_default().lost += 1;
+    }
+}
+
+/// What fetching the page told for the next run's conditional request.
+fn fetch_validators(page: &PageRecord) -> Validators {
+    Validators {
+        etag: page.etag.clone(),
+        last_modified: page.last_modified.clone(),
+        links: page.links.clone(),
     }
 }
 

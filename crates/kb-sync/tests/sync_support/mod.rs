@@ -41,6 +41,7 @@ pub fn page(index: usize, version: u32) -> PageRecord {
         last_modified: None,
         sitemap_lastmod: None,
         crawled_at: OffsetDateTime::from_unix_timestamp(1_796_000_000).unwrap(),
+        links: Vec::new(),
     }
 }
 
