@@ -103,6 +103,15 @@ pub struct CrawlArgs {
     #[arg(long, value_name = "REGEX")]
     pub exclude: Vec<String>,
 
+    /// Also crawl subdomains of the start URLs' hosts (docs.example.com
+    /// from example.com).
+    #[arg(long)]
+    pub subdomains: bool,
+
+    /// Also crawl this host, e.g. blog.example.com (repeatable).
+    #[arg(long, value_name = "HOST")]
+    pub allow_host: Vec<String>,
+
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
           help = with_default("Requests in flight across all hosts", site_crawler::DEFAULT_CONCURRENCY))]
     pub concurrency: Option<u64>,

@@ -98,6 +98,12 @@ fn crawl_hint(err: &CrawlError) -> String {
                 .into()
         }
         CrawlError::NoStartUrls => "give at least one URL or --urls-file FILE".into(),
+        CrawlError::InvalidHost { .. } => {
+            "--allow-host and [crawl].extra_hosts take a host name such as docs.example.com".into()
+        }
+        CrawlError::InvalidSetting { .. } => {
+            "fix the value named above in the config file or flag".into()
+        }
         _ => "start URLs must be absolute http:// or https:// URLs, e.g. https://docs.example.com/"
             .into(),
     }

@@ -205,6 +205,17 @@ pub fn summary(report: &RunReport) -> String {
     }
     write_counts(&mut out, "skipped", &crawl.skipped);
     write_counts(&mut out, "failed", &crawl.failed);
+    if crawl.gone > 0 {
+        let _ = writeln!(
+            out,
+            "  gone (404/410): {} (broken links or removed pages; --prune removes what earlier \
+             runs stored for them)",
+            crawl.gone
+        );
+        for page in report.gone.iter().take(5) {
+            let _ = writeln!(out, "    {} [{}]", page.url, page.status);
+        }
+    }
     for (kb, c) in &report.knowledge_bases {
         let _ = writeln!(
             out,
@@ -251,6 +262,18 @@ mod tests {
         assert!(text.contains("pages fetched: 3"), "{text}");
         assert!(text.contains("skipped: 2 (robots_disallowed 2)"), "{text}");
         assert!(text.contains("knowledge base \"Docs\": 3 new"), "{text}");
+        assert!(!text.contains("gone"), "{text}");
+    }
+
+    #[test]
+    fn summary_lists_gone_pages_apart_from_failures() {
+        let mut builder = kb_sync::report::ReportBuilder::new();
+        builder.gone("https://x.example/old", 410);
+        let report = builder.finish(RunOutcome::Completed);
+        let text = summary(&report);
+        assert!(text.contains("gone (404/410): 1 (broken links"), "{text}");
+        assert!(text.contains("    https://x.example/old [410]"), "{text}");
+        assert!(!text.contains("failed"), "{text}");
     }
 
     #[test]

@@ -45,6 +45,10 @@ pub fn apply_crawl_args(config: &mut Config, args: &CrawlArgs) {
     crawl.user_agent = args.user_agent.clone().or(crawl.user_agent.take());
     crawl.include.extend(args.include.iter().cloned());
     crawl.exclude.extend(args.exclude.iter().cloned());
+    crawl.extra_hosts.extend(args.allow_host.iter().cloned());
+    if args.subdomains {
+        crawl.allow_subdomains = Some(true);
+    }
     if args.no_sitemaps {
         crawl.sitemaps = Some(false);
     }
@@ -132,10 +136,21 @@ mod tests {
     fn flags_override_the_file_and_the_file_overrides_defaults() {
         let file = "[crawl]\nmax_pages = 5\nmax_depth = 2\nexclude = [\"/tag/\"]\n";
         let mut config = Config::parse(file, Path::new("c.toml")).unwrap();
-        let args = crawl_args(&["--max-pages", "7", "--exclude", "/x/", "--ignore-robots"]);
+        let args = crawl_args(&[
+            "--max-pages",
+            "7",
+            "--exclude",
+            "/x/",
+            "--ignore-robots",
+            "--subdomains",
+            "--allow-host",
+            "blog.example.org",
+        ]);
         apply_crawl_args(&mut config, &args);
         let crawl = config.crawl_config(&["https://a.example/".into()]);
         assert_eq!(crawl.max_pages, 7);
+        assert!(crawl.allow_subdomains);
+        assert_eq!(crawl.extra_hosts, vec!["blog.example.org"]);
         assert_eq!(crawl.max_depth, 2);
         assert_eq!(crawl.exclude, vec!["/tag/", "/x/"]);
         assert!(!crawl.respect_robots);

@@ -108,6 +108,36 @@ async fn bad_start_urls_fail_before_anything_runs() {
     let run = dify_crawl(cwd.path(), &["crawl"], &[]).await;
     assert_eq!(run.code, 1);
     assert!(run.stderr.contains("no start URL given"), "{}", run.stderr);
+
+    let args = ["crawl", "http://127.0.0.1:9/", "--allow-host", "a b", "--out", "x"];
+    let run = dify_crawl(cwd.path(), &args, &[]).await;
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("invalid extra host `a b`"), "{}", run.stderr);
+    assert!(run.stderr.contains("hint: --allow-host"), "{}", run.stderr);
+    assert!(!cwd.path().join("x").exists());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allowed_hosts_widen_the_scope() {
+    // Both sites listen on 127.0.0.1; `localhost` names the second one, so
+    // it is another host to the crawler.
+    let other = TestSite::new().page("/", article_page("Other", 2, 4, &[])).start().await;
+    let other_url = other.url("/").as_str().replace("127.0.0.1", "localhost");
+    let links = [(other_url.clone(), "Elsewhere".to_owned())];
+    let site = TestSite::new().page("/", article_page("Home", 1, 4, &links)).start().await;
+    let cwd = tempfile::tempdir().unwrap();
+
+    let narrow = ["crawl", &url(&site), "--out", "a", "--delay", "0"];
+    let run = dify_crawl(cwd.path(), &narrow, &[]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(other.hits("/"), 0, "another host is out of scope by default");
+
+    let wide = ["crawl", &url(&site), "--out", "b", "--delay", "0", "--allow-host", "localhost"];
+    let run = dify_crawl(cwd.path(), &wide, &[]).await;
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert_eq!(other.hits("/"), 1, "{}", run.stdout);
+    let manifest = std::fs::read_to_string(cwd.path().join("b/manifest.jsonl")).unwrap();
+    assert!(manifest.contains(&other_url), "{manifest}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -151,6 +181,25 @@ async fn failing_pages_exit_with_2() {
         dify_crawl(cwd.path(), &["crawl", &url(&site), "--out", "o", "--delay", "0"], &[]).await;
     assert_eq!(run.code, 2, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("/broken [fetch]"), "{}", run.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_links_are_listed_without_failing_the_run() {
+    let links = [("/missing".to_owned(), "Missing".to_owned())];
+    let site = TestSite::new().page("/", article_page("Home", 1, 4, &links)).start().await;
+    let cwd = tempfile::tempdir().unwrap();
+    let args = ["crawl", &url(&site), "--out", "o", "--delay", "0", "--report", "r.json"];
+    let run = dify_crawl(cwd.path(), &args, &[]).await;
+
+    assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("gone (404/410): 1"), "{}", run.stdout);
+    assert!(run.stdout.contains("/missing [404]"), "{}", run.stdout);
+    assert!(!run.stdout.contains("failed"), "{}", run.stdout);
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(cwd.path().join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["crawl"]["gone"], 1);
+    assert_eq!(report["gone"][0]["status"], 404);
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0));
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -285,11 +285,16 @@ impl FolderSink {
         self.mark(url, EntryStatus::NotModified)
     }
 
-    /// Records that fetching `url` failed this run; `gone` when the server
-    /// answered 404 or 410. The file, if any, is kept until pruned.
-    pub fn failed(&self, url: &Url, gone: bool) {
-        let status = if gone { EntryStatus::Gone } else { EntryStatus::Failed };
-        self.mark(url, status);
+    /// Records that fetching `url` failed this run for a reason other than
+    /// 404/410. The file, if any, is kept.
+    pub fn failed(&self, url: &Url) {
+        self.mark(url, EntryStatus::Failed);
+    }
+
+    /// Records that the server answered 404 or 410 for `url`. The file, if
+    /// any, is kept until pruned.
+    pub fn gone(&self, url: &Url) {
+        self.mark(url, EntryStatus::Gone);
     }
 
     fn mark(&self, url: &Url, status: EntryStatus) -> bool {

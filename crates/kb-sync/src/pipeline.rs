@@ -18,7 +18,10 @@
 //!
 //! Problems with one page (fetch error, extraction refusal, a Dify write
 //! that failed) are counted and listed in the [`RunReport`]; the run goes
-//! on. A fatal sink error (key rejected, Dify unreachable, state store
+//! on. A page answering 404 or 410 is not a problem but a fact about the
+//! site (a broken link, or a page removed since an earlier run): it is
+//! listed apart ([`RunReport::gone`]), is never retried, and marks what the
+//! sinks stored for it as prunable. A fatal sink error (key rejected, Dify unreachable, state store
 //! broken, export folder unwritable) cancels the crawl and ends the run with
 //! [`PipelineFailure`], which still carries the report.
 //!
@@ -587,9 +590,23 @@ impl Shared {
 /// What flows from extraction to the sinks.
 enum Item {
     Page(Box<PageRecord>),
-    NotModified { url: Url, knowledge_base: String },
-    Failed { url: Url, label: String, error: String, gone: bool },
-    Skipped { reason: String },
+    NotModified {
+        url: Url,
+        knowledge_base: String,
+    },
+    Failed {
+        url: Url,
+        label: String,
+        error: String,
+    },
+    /// The site answered 404 or 410.
+    Gone {
+        url: Url,
+        status: u16,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// What extraction needs, cloned into each task.
@@ -643,11 +660,13 @@ async fn dispatch(
 /// Failures are labelled by HTTP status when there is one (`http_500`),
 /// else by kind (`timeout`); 404 and 410 mean the page is gone.
 fn failed_item(page: FailedPage) -> Item {
-    Item::Failed {
-        label: page.status.map_or(page.kind.as_str().to_owned(), |s| format!("http_{s}")),
-        gone: matches!(page.status, Some(404 | 410)),
-        url: page.url,
-        error: page.error,
+    match page.status {
+        Some(status @ (404 | 410)) => Item::Gone { url: page.url, status },
+        status => Item::Failed {
+            label: status.map_or(page.kind.as_str().to_owned(), |s| format!("http_{s}")),
+            url: page.url,
+            error: page.error,
+        },
     }
 }
 
@@ -678,7 +697,6 @@ async fn extract_page(page: FetchedPage, extraction: &Extraction) -> Item {
             url,
             label: "extract_panic".into(),
             error: format!("extraction failed: {join}"),
-            gone: false,
         },
     }
 }
@@ -775,8 +793,14 @@ async fn handle(
                 shared.lock().knowledge_base(&knowledge_base).unchanged += 1;
             }
         }
-        Item::Failed { url, label, error, gone } => {
-            if let Err(error) = fetch_failed(&url, &label, &error, gone, sinks, shared) {
+        Item::Failed { url, label, error } => {
+            if let Err(error) = fetch_failed(&url, &label, &error, sinks, shared) {
+                shared.left();
+                return Some(error);
+            }
+        }
+        Item::Gone { url, status } => {
+            if let Err(error) = page_gone(&url, status, sinks, shared) {
                 shared.left();
                 return Some(error);
             }
@@ -787,29 +811,35 @@ async fn handle(
     None
 }
 
-/// Records a page whose fetch failed; `gone` for 404/410.
+/// Records a page whose fetch failed for a reason other than 404/410.
 fn fetch_failed(
     url: &Url,
     label: &str,
     error: &str,
-    gone: bool,
     sinks: &Sinks,
     shared: &Shared,
 ) -> Result<(), PipelineError> {
-    if !gone {
-        shared.fetch_errors.fetch_add(1, Ordering::SeqCst);
-    }
+    shared.fetch_errors.fetch_add(1, Ordering::SeqCst);
     shared.problem(url, Stage::Fetch, label, error);
     if let Some(folder) = &sinks.folder {
-        folder.failed(url, gone);
+        folder.failed(url);
     }
     if let Some(sink) = &sinks.dify {
-        let recorded = if gone {
-            sink.page_gone(url)
-        } else {
-            sink.record_failure(url, Stage::Fetch.as_str(), error)
-        };
-        recorded.map_err(PipelineError::Sync)?;
+        sink.record_failure(url, Stage::Fetch.as_str(), error).map_err(PipelineError::Sync)?;
+    }
+    Ok(())
+}
+
+/// Records a page the site answered 404 or 410 for, so the sinks can prune
+/// what they hold of it.
+fn page_gone(url: &Url, status: u16, sinks: &Sinks, shared: &Shared) -> Result<(), PipelineError> {
+    tracing::info!(%url, status, "page gone (broken link or removed page)");
+    shared.lock().gone(url.as_str(), status);
+    if let Some(folder) = &sinks.folder {
+        folder.gone(url);
+    }
+    if let Some(sink) = &sinks.dify {
+        sink.page_gone(url).map_err(PipelineError::Sync)?;
     }
     Ok(())
 }

@@ -47,6 +47,9 @@ pub struct RunReport {
     pub problems: Vec<Problem>,
     /// Problems counted but not listed because the list was full.
     pub problems_not_listed: u64,
+    /// Pages the site answered 404 or 410 for, first
+    /// [`MAX_LISTED_PROBLEMS`] of them; [`CrawlCounts::gone`] counts all.
+    pub gone: Vec<GonePage>,
 }
 
 /// How a run ended.
@@ -82,6 +85,10 @@ pub struct CrawlCounts {
     pub skipped: BTreeMap<String, u64>,
     /// Pages that failed, by reason.
     pub failed: BTreeMap<String, u64>,
+    /// Pages the site answered 404 or 410 for: broken links, or pages
+    /// removed since an earlier run. Not failures, since there is nothing
+    /// to retry; pruning removes what earlier runs stored for them.
+    pub gone: u64,
     /// Response body bytes fetched.
     pub bytes_fetched: u64,
     /// True when the crawl saw every page in scope (no limit hit, not
@@ -159,6 +166,15 @@ pub struct Problem {
     pub stage: Stage,
     /// Why, in words.
     pub reason: String,
+}
+
+/// A page the site answered 404 or 410 for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GonePage {
+    /// The page URL.
+    pub url: String,
+    /// The HTTP status, 404 or 410.
+    pub status: u16,
 }
 
 /// The pipeline stage a problem happened in.
@@ -255,6 +271,15 @@ impl ReportBuilder {
         }
     }
 
+    /// Records a page the site answered 404 or 410 for: counted, and
+    /// listed while the list has room.
+    pub fn gone(&mut self, url: &str, status: u16) {
+        self.report.crawl.gone += 1;
+        if self.report.gone.len() < MAX_LISTED_PROBLEMS {
+            self.report.gone.push(GonePage { url: url.to_owned(), status });
+        }
+    }
+
     /// Stops the clock and returns the report.
     pub fn finish(self, outcome: RunOutcome) -> RunReport {
         let elapsed = self.started.elapsed();
@@ -287,6 +312,19 @@ mod tests {
         assert_eq!(report.problems_not_listed, 3);
         assert_eq!(report.failed_pages(), MAX_LISTED_PROBLEMS as u64 + 3);
         assert_eq!(report.crawl.failed["http_500"], MAX_LISTED_PROBLEMS as u64 + 3);
+    }
+
+    #[test]
+    fn gone_pages_are_not_failures() {
+        let mut builder = ReportBuilder::new();
+        for i in 0..MAX_LISTED_PROBLEMS + 2 {
+            builder.gone(&format!("https://x.example/{i}"), 404);
+        }
+        let report = builder.finish(RunOutcome::Completed);
+        assert_eq!(report.failed_pages(), 0);
+        assert_eq!(report.crawl.gone, MAX_LISTED_PROBLEMS as u64 + 2);
+        assert_eq!(report.gone.len(), MAX_LISTED_PROBLEMS);
+        assert_eq!(report.gone[0], GonePage { url: "https://x.example/0".into(), status: 404 });
     }
 
     #[test]

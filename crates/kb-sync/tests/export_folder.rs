@@ -164,7 +164,7 @@ fn unseen_and_gone_pages_are_kept_until_pruned() {
     // Second run: a is fetched, b answers 404, c and deep/d are not seen.
     let sink = FolderSink::open(dir.path()).unwrap();
     sink.write(&page("https://x.example/a", "a", "Text.")).unwrap();
-    sink.failed(&Url::parse("https://x.example/b").unwrap(), true);
+    sink.gone(&Url::parse("https://x.example/b").unwrap());
     let counts = sink.finish(Prune::Nothing).unwrap();
     assert_eq!(counts.stale, 2);
     let statuses: Vec<(String, EntryStatus)> =
@@ -175,7 +175,7 @@ fn unseen_and_gone_pages_are_kept_until_pruned() {
 
     // Third run prunes gone pages only.
     let sink = FolderSink::open(dir.path()).unwrap();
-    sink.failed(&Url::parse("https://x.example/b").unwrap(), true);
+    sink.gone(&Url::parse("https://x.example/b").unwrap());
     assert_eq!(sink.finish(Prune::Gone).unwrap().pruned, 1);
     assert!(!dir.path().join("x.example/b.md").exists());
     assert!(dir.path().join("x.example/c.md").exists());

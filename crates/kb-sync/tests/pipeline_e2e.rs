@@ -128,7 +128,10 @@ async fn a_removed_page_is_pruned_from_dify() {
     assert_eq!(docs.len(), before - 1);
     assert!(docs.iter().all(|d| d.name != gone));
     assert_eq!(report.knowledge_bases[KB].pruned, 1);
-    assert_eq!(report.crawl.failed.get("http_404"), Some(&1), "{:?}", report.crawl.failed);
+    assert_eq!(report.crawl.gone, 1, "{:?}", report.crawl);
+    assert_eq!(report.gone[0].url, site.url(&plain_page_path(3)).as_str());
+    assert_eq!(report.gone[0].status, 404);
+    assert_eq!(report.failed_pages(), 0, "a gone page is not a failure: {:?}", report.problems);
 }
 
 /// Records how far the crawler got ahead of the sinks.
