@@ -213,7 +213,12 @@ pub fn summary(report: &RunReport) -> String {
             crawl.gone
         );
         for page in report.gone.iter().take(5) {
-            let _ = writeln!(out, "    {} [{}]", page.url, page.status);
+            let _ = match &page.linked_from {
+                Some(from) => {
+                    writeln!(out, "    {} [{}] linked from {from}", page.url, page.status)
+                }
+                None => writeln!(out, "    {} [{}]", page.url, page.status),
+            };
         }
     }
     for (kb, c) in &report.knowledge_bases {
@@ -268,11 +273,13 @@ mod tests {
     #[test]
     fn summary_lists_gone_pages_apart_from_failures() {
         let mut builder = kb_sync::report::ReportBuilder::new();
-        builder.gone("https://x.example/old", 410);
+        builder.gone("https://x.example/old", 410, None);
+        builder.gone("https://x.example/typo", 404, Some("https://x.example/"));
         let report = builder.finish(RunOutcome::Completed);
         let text = summary(&report);
-        assert!(text.contains("gone (404/410): 1 (broken links"), "{text}");
-        assert!(text.contains("    https://x.example/old [410]"), "{text}");
+        assert!(text.contains("gone (404/410): 2 (broken links"), "{text}");
+        assert!(text.contains("    https://x.example/old [410]\n"), "{text}");
+        assert!(text.contains("/typo [404] linked from https://x.example/\n"), "{text}");
         assert!(!text.contains("failed"), "{text}");
     }
 

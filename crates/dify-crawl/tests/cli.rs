@@ -193,12 +193,14 @@ async fn broken_links_are_listed_without_failing_the_run() {
 
     assert_eq!(run.code, 0, "{}{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("gone (404/410): 1"), "{}", run.stdout);
-    assert!(run.stdout.contains("/missing [404]"), "{}", run.stdout);
+    let broken = format!("/missing [404] linked from {}", url(&site));
+    assert!(run.stdout.contains(&broken), "{}", run.stdout);
     assert!(!run.stdout.contains("failed"), "{}", run.stdout);
     let report: serde_json::Value =
         serde_json::from_slice(&std::fs::read(cwd.path().join("r.json")).unwrap()).unwrap();
     assert_eq!(report["crawl"]["gone"], 1);
     assert_eq!(report["gone"][0]["status"], 404);
+    assert_eq!(report["gone"][0]["linked_from"], url(&site));
     assert_eq!(report["problems"].as_array().map(Vec::len), Some(0));
 }
 

@@ -599,10 +599,11 @@ enum Item {
         label: String,
         error: String,
     },
-    /// The site answered 404 or 410.
+    /// The site answered 404 or 410; `referrer` has the broken link.
     Gone {
         url: Url,
         status: u16,
+        referrer: Option<Url>,
     },
     Skipped {
         reason: String,
@@ -661,7 +662,7 @@ async fn dispatch(
 /// else by kind (`timeout`); 404 and 410 mean the page is gone.
 fn failed_item(page: FailedPage) -> Item {
     match page.status {
-        Some(status @ (404 | 410)) => Item::Gone { url: page.url, status },
+        Some(status @ (404 | 410)) => Item::Gone { url: page.url, status, referrer: page.referrer },
         status => Item::Failed {
             label: status.map_or(page.kind.as_str().to_owned(), |s| format!("http_{s}")),
             url: page.url,
@@ -799,8 +800,8 @@ async fn handle(
                 return Some(error);
             }
         }
-        Item::Gone { url, status } => {
-            if let Err(error) = page_gone(&url, status, sinks, shared) {
+        Item::Gone { url, status, referrer } => {
+            if let Err(error) = page_gone(&url, status, referrer.as_ref(), sinks, shared) {
                 shared.left();
                 return Some(error);
             }
@@ -832,9 +833,16 @@ fn fetch_failed(
 
 /// Records a page the site answered 404 or 410 for, so the sinks can prune
 /// what they hold of it.
-fn page_gone(url: &Url, status: u16, sinks: &Sinks, shared: &Shared) -> Result<(), PipelineError> {
-    tracing::info!(%url, status, "page gone (broken link or removed page)");
-    shared.lock().gone(url.as_str(), status);
+fn page_gone(
+    url: &Url,
+    status: u16,
+    referrer: Option<&Url>,
+    sinks: &Sinks,
+    shared: &Shared,
+) -> Result<(), PipelineError> {
+    let linked_from = referrer.map(Url::as_str);
+    tracing::info!(%url, status, linked_from, "page gone (broken link or removed page)");
+    shared.lock().gone(url.as_str(), status, linked_from);
     if let Some(folder) = &sinks.folder {
         folder.gone(url);
     }

@@ -175,6 +175,9 @@ pub struct GonePage {
     pub url: String,
     /// The HTTP status, 404 or 410.
     pub status: u16,
+    /// The page whose link led here, when a link did (not for start and
+    /// sitemap URLs).
+    pub linked_from: Option<String>,
 }
 
 /// The pipeline stage a problem happened in.
@@ -273,10 +276,11 @@ impl ReportBuilder {
 
     /// Records a page the site answered 404 or 410 for: counted, and
     /// listed while the list has room.
-    pub fn gone(&mut self, url: &str, status: u16) {
+    pub fn gone(&mut self, url: &str, status: u16, linked_from: Option<&str>) {
         self.report.crawl.gone += 1;
         if self.report.gone.len() < MAX_LISTED_PROBLEMS {
-            self.report.gone.push(GonePage { url: url.to_owned(), status });
+            let linked_from = linked_from.map(str::to_owned);
+            self.report.gone.push(GonePage { url: url.to_owned(), status, linked_from });
         }
     }
 
@@ -318,13 +322,18 @@ mod tests {
     fn gone_pages_are_not_failures() {
         let mut builder = ReportBuilder::new();
         for i in 0..MAX_LISTED_PROBLEMS + 2 {
-            builder.gone(&format!("https://x.example/{i}"), 404);
+            builder.gone(&format!("https://x.example/{i}"), 404, Some("https://x.example/"));
         }
         let report = builder.finish(RunOutcome::Completed);
         assert_eq!(report.failed_pages(), 0);
         assert_eq!(report.crawl.gone, MAX_LISTED_PROBLEMS as u64 + 2);
         assert_eq!(report.gone.len(), MAX_LISTED_PROBLEMS);
-        assert_eq!(report.gone[0], GonePage { url: "https://x.example/0".into(), status: 404 });
+        let first = GonePage {
+            url: "https://x.example/0".into(),
+            status: 404,
+            linked_from: Some("https://x.example/".into()),
+        };
+        assert_eq!(report.gone[0], first);
     }
 
     #[test]

@@ -188,7 +188,7 @@ struct Run {
     emitted: HashSet<Url>,
     lastmods: HashMap<Url, String>,
     tasks: JoinSet<Outcome>,
-    in_flight: HashMap<Id, Url>,
+    in_flight: HashMap<Id, Item>,
     stats: CrawlStats,
     stopped: bool,
 }
@@ -222,7 +222,7 @@ impl Run {
 
         for url in self.shared.starts.clone() {
             if self.seen.insert(url.clone()) {
-                self.frontier.push(Item { url, depth: 0 });
+                self.frontier.push(Item { url, depth: 0, referrer: None });
             }
         }
         if self.shared.config.sitemaps {
@@ -265,7 +265,7 @@ impl Run {
             }
             if self.shared.scope.contains(&url) && self.seen.insert(url.clone()) {
                 self.stats.sitemap_urls += 1;
-                self.frontier.push(Item { url, depth: 0 });
+                self.frontier.push(Item { url, depth: 0, referrer: None });
             }
         }
     }
@@ -310,13 +310,12 @@ impl Run {
                 continue;
             }
 
-            let url = item.url.clone();
             let handle = self.tasks.spawn(task::fetch(
                 Arc::clone(&self.shared),
                 Arc::clone(&self.traffic),
-                item,
+                item.clone(),
             ));
-            self.in_flight.insert(handle.id(), url);
+            self.in_flight.insert(handle.id(), item);
         }
     }
 
@@ -324,7 +323,7 @@ impl Run {
         match outcome {
             Outcome::Page(result) => self.handle_page(*result).await,
             Outcome::NotModified(mut page) => {
-                self.queue_links(&page.links, page.depth + 1);
+                self.queue_links(&page.links, page.depth + 1, &page.url);
                 self.emitted.insert(page.url.clone());
                 page.sitemap_lastmod = self.lastmods.get(&page.url).cloned();
                 self.emit(CrawlEvent::NotModified(page)).await;
@@ -338,7 +337,7 @@ impl Run {
     /// its links and emits it unless it duplicates an emitted page.
     async fn handle_page(&mut self, result: PageResult) {
         let PageResult { mut page, noindex } = result;
-        self.queue_links(&page.links, page.depth + 1);
+        self.queue_links(&page.links, page.depth + 1, &page.final_url);
 
         page.canonical = page.canonical.filter(|canonical| self.shared.scope.contains(canonical));
         let identity = page.canonical.clone().unwrap_or_else(|| page.final_url.clone());
@@ -362,14 +361,18 @@ impl Run {
         self.emit(CrawlEvent::Page(page)).await;
     }
 
-    /// Queues the links of a page (fetched, or replayed for a 304).
-    fn queue_links(&mut self, links: &[Url], depth: usize) {
+    /// Queues the links of the page at `from` (fetched, or replayed for a
+    /// 304).
+    fn queue_links(&mut self, links: &[Url], depth: usize, from: &Url) {
         if depth > self.shared.config.max_depth {
             return;
         }
+        let mut referrer: Option<Arc<Url>> = None;
         for url in links {
             if self.shared.scope.contains(url) && self.seen.insert(url.clone()) {
-                self.frontier.push(Item { url: url.clone(), depth });
+                let referrer = referrer.get_or_insert_with(|| Arc::new(from.clone()));
+                let item = Item { url: url.clone(), depth, referrer: Some(Arc::clone(referrer)) };
+                self.frontier.push(item);
             }
         }
     }
@@ -381,12 +384,13 @@ impl Run {
     /// A fetch task panicked or was aborted; its URL still gets an event.
     async fn task_died(&mut self, error: &tokio::task::JoinError) {
         warn!(%error, "fetch task ended abnormally");
-        if let Some(url) = self.in_flight.remove(&error.id()) {
+        if let Some(item) = self.in_flight.remove(&error.id()) {
             let failed = FailedPage {
-                url,
+                url: item.url,
                 error: error.to_string(),
                 status: None,
                 kind: FailKind::Transport,
+                referrer: item.referrer.as_deref().cloned(),
             };
             self.emit(CrawlEvent::Failed(failed)).await;
         }

@@ -190,6 +190,9 @@ pub struct FailedPage {
     pub status: Option<u16>,
     /// What went wrong, for programs.
     pub kind: FailKind,
+    /// The page whose link led here; `None` for start and sitemap URLs.
+    /// With a 404 or 410 this is where the broken link is.
+    pub referrer: Option<Url>,
 }
 
 /// The class of a fetch failure.

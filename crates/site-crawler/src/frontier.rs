@@ -7,6 +7,7 @@
 //! `max_pages` keep the pages closest to the start.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use url::Url;
 
@@ -17,6 +18,9 @@ pub(crate) struct Item {
     pub(crate) url: Url,
     /// Link distance from a start or sitemap URL.
     pub(crate) depth: usize,
+    /// The page whose link queued this URL; `None` for start and sitemap
+    /// URLs. Shared by all links of one page.
+    pub(crate) referrer: Option<Arc<Url>>,
 }
 
 /// URLs waiting to be fetched.
@@ -52,7 +56,7 @@ mod tests {
     use super::*;
 
     fn item(path: &str, depth: usize) -> Item {
-        Item { url: Url::parse(&format!("http://h{path}")).unwrap(), depth }
+        Item { url: Url::parse(&format!("http://h{path}")).unwrap(), depth, referrer: None }
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub(crate) async fn fetch(shared: Arc<Shared>, traffic: Arc<Traffic>, item: Item
     }
     if !status.is_success() {
         let error = format!("server answered {status}");
-        return failed(&item.url, error, Some(status.as_u16()), FailKind::Status);
+        return failed(&item, error, Some(status.as_u16()), FailKind::Status);
     }
     page(&shared, &traffic, item, landing).await
 }
@@ -87,7 +87,7 @@ async fn follow(shared: &Shared, traffic: &Traffic, item: &Item) -> Result<Landi
                 return Err(skipped(&item.url, SkipReason::RobotsDisallowed));
             }
             Some(RobotsBlock::Unavailable(cause)) => {
-                return Err(failed(&item.url, cause, None, FailKind::RobotsUnavailable));
+                return Err(failed(item, cause, None, FailKind::RobotsUnavailable));
             }
         }
 
@@ -96,7 +96,7 @@ async fn follow(shared: &Shared, traffic: &Traffic, item: &Item) -> Result<Landi
             .fetcher
             .get(&url, validators, traffic)
             .await
-            .map_err(|error| request_failed(&item.url, &error))?;
+            .map_err(|error| request_failed(item, &error))?;
         let status = response.status();
         if !status.is_redirection() || status == http::StatusCode::NOT_MODIFIED {
             return Ok(Landing { url, response, permit });
@@ -122,19 +122,19 @@ fn next_hop(
     headers: &HeaderMap,
 ) -> Result<Url, Outcome> {
     let Some(from) = chain.last() else {
-        return Err(failed(&item.url, "empty redirect chain".into(), None, FailKind::BadRedirect));
+        return Err(failed(item, "empty redirect chain".into(), None, FailKind::BadRedirect));
     };
     let Some(target) = fetch::redirect_target(from, headers) else {
         let error = format!("redirect from {from} has no usable location");
-        return Err(failed(&item.url, error, None, FailKind::BadRedirect));
+        return Err(failed(item, error, None, FailKind::BadRedirect));
     };
     if chain.contains(&target) {
         let error = format!("redirect loop back to {target}");
-        return Err(failed(&item.url, error, None, FailKind::RedirectLoop));
+        return Err(failed(item, error, None, FailKind::RedirectLoop));
     }
     if chain.len() > shared.config.max_redirects {
         let error = format!("more than {} redirects", shared.config.max_redirects);
-        return Err(failed(&item.url, error, None, FailKind::TooManyRedirects));
+        return Err(failed(item, error, None, FailKind::TooManyRedirects));
     }
     if !shared.scope.contains(&target) {
         return Err(skipped(&item.url, SkipReason::OutOfScope { target }));
@@ -182,7 +182,7 @@ async fn page(shared: &Shared, traffic: &Traffic, item: Item, landing: Landing) 
     let body = match fetch::read_body(response, limit, false).await {
         Ok(body) => body,
         Err(BodyError::TooLarge) => return skipped(&item.url, SkipReason::TooLarge { limit }),
-        Err(BodyError::Transport(error)) => return request_failed(&item.url, &error),
+        Err(BodyError::Transport(error)) => return request_failed(&item, &error),
     };
     drop(permit);
     let bytes = body.len() as u64;
@@ -192,7 +192,7 @@ async fn page(shared: &Shared, traffic: &Traffic, item: Item, landing: Landing) 
     let (html, found) = match analysed {
         Ok(parsed) => parsed,
         Err(CharsetError::Binary) => return skipped(&item.url, SkipReason::Binary),
-        Err(error) => return failed(&item.url, error.to_string(), Some(status), FailKind::Charset),
+        Err(error) => return failed(&item, error.to_string(), Some(status), FailKind::Charset),
     };
     if content_type.is_none() && !looks_like_html(&html) {
         return skipped(&item.url, SkipReason::NotHtml { content_type: None });
@@ -279,12 +279,13 @@ fn skipped(url: &Url, reason: SkipReason) -> Outcome {
     Outcome::Skipped(SkippedPage { url: url.clone(), reason })
 }
 
-fn failed(url: &Url, error: String, status: Option<u16>, kind: FailKind) -> Outcome {
-    Outcome::Failed(FailedPage { url: url.clone(), error, status, kind })
+fn failed(item: &Item, error: String, status: Option<u16>, kind: FailKind) -> Outcome {
+    let referrer = item.referrer.as_deref().cloned();
+    Outcome::Failed(FailedPage { url: item.url.clone(), error, status, kind, referrer })
 }
 
 /// Classifies a reqwest error and spells out its cause chain.
-fn request_failed(url: &Url, error: &reqwest::Error) -> Outcome {
+fn request_failed(item: &Item, error: &reqwest::Error) -> Outcome {
     let kind = if error.is_timeout() {
         FailKind::Timeout
     } else if error.is_connect() {
@@ -299,7 +300,7 @@ fn request_failed(url: &Url, error: &reqwest::Error) -> Outcome {
         message.push_str(&cause.to_string());
         source = cause.source();
     }
-    failed(url, message, None, kind)
+    failed(item, message, None, kind)
 }
 
 #[cfg(test)]

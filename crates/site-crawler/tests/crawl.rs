@@ -465,9 +465,17 @@ async fn a_page_can_change_and_disappear_between_runs() {
     let (events, _) = crawl(config(&site, "/")).await;
     let changed = pages(&events).into_iter().find(|page| page.url.path() == "/page/1").unwrap();
     assert!(changed.html.contains("Changed"));
-    assert!(
-        matches!(event_for(&events, "/page/2"), Some(CrawlEvent::Failed(f)) if f.status == Some(404))
-    );
+    let Some(CrawlEvent::Failed(gone)) = event_for(&events, "/page/2") else {
+        panic!("expected /page/2 to fail: {events:?}");
+    };
+    assert_eq!(gone.status, Some(404));
+    assert_eq!(gone.referrer.as_ref(), Some(&site.url("/")), "where the broken link is");
+
+    let (events, _) = crawl(config(&site, "/page/2")).await;
+    let Some(CrawlEvent::Failed(start)) = event_for(&events, "/page/2") else {
+        panic!("expected the start URL to fail: {events:?}");
+    };
+    assert_eq!((start.status, start.referrer.as_ref()), (Some(404), None), "no link led there");
 }
 
 #[test]
