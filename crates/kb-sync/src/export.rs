@@ -279,10 +279,15 @@ impl FolderSink {
         Ok(outcome)
     }
 
-    /// Records a 304 for `url`: its file stays as it is. Returns false when
-    /// the folder has no file for it (the page should be fetched in full).
+    /// Records a 304 for `url`: its file stays as it is and counts as
+    /// unchanged. Returns false when the folder has no file for it (the
+    /// page should be fetched in full).
     pub fn not_modified(&self, url: &Url) -> bool {
-        self.mark(url, EntryStatus::NotModified)
+        let known = self.mark(url, EntryStatus::NotModified);
+        if known {
+            self.lock().counts.unchanged += 1;
+        }
+        known
     }
 
     /// Records that fetching `url` failed this run for a reason other than

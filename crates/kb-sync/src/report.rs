@@ -27,7 +27,8 @@ pub struct RunReport {
     pub started_at: String,
     /// Wall time of the run in seconds.
     pub duration_secs: f64,
-    /// Pages that reached the sinks per second of wall time.
+    /// Pages the crawl fetched or found unchanged (304), per second of
+    /// wall time.
     pub pages_per_second: f64,
     /// How the run ended.
     pub outcome: RunOutcome,
@@ -293,7 +294,7 @@ impl ReportBuilder {
     fn finish_after(mut self, outcome: RunOutcome, elapsed: Duration) -> RunReport {
         let secs = elapsed.as_secs_f64();
         let crawl = &self.report.crawl;
-        let done = crawl.exported.max(crawl.synced).max(crawl.extracted);
+        let done = crawl.fetched + crawl.not_modified;
         self.report.duration_secs = secs;
         self.report.pages_per_second = if secs > 0.0 { done as f64 / secs } else { 0.0 };
         self.report.outcome = outcome;
@@ -339,10 +340,11 @@ mod tests {
     #[test]
     fn rate_is_pages_over_wall_time() {
         let mut builder = ReportBuilder::new();
-        builder.report_mut().crawl.extracted = 30;
-        builder.report_mut().crawl.exported = 30;
+        builder.report_mut().crawl.fetched = 20;
+        builder.report_mut().crawl.extracted = 20;
+        builder.report_mut().crawl.not_modified = 10;
         let report = builder.finish_after(RunOutcome::Cancelled, Duration::from_secs(3));
-        assert_eq!(report.pages_per_second, 10.0);
+        assert_eq!(report.pages_per_second, 10.0, "304s are pages too");
         assert_eq!(report.duration_secs, 3.0);
         assert_eq!(report.outcome, RunOutcome::Cancelled);
     }

@@ -202,7 +202,8 @@ fn not_modified_keeps_the_file_and_reports_unknown_pages() {
     assert!(sink.has_page(&known));
     assert!(sink.not_modified(&known));
     assert!(!sink.not_modified(&Url::parse("https://x.example/never").unwrap()));
-    assert_eq!(sink.finish(Prune::GoneAndUnseen).unwrap().pruned, 0);
+    let counts = sink.finish(Prune::GoneAndUnseen).unwrap();
+    assert_eq!((counts.unchanged, counts.new, counts.pruned), (1, 0, 0), "a 304 is unchanged");
     assert_eq!(manifest(dir.path())[0].status, EntryStatus::NotModified);
 }
 

@@ -258,7 +258,7 @@ async fn folder_export_reruns_with_conditional_requests() {
     assert_eq!(headers.last().unwrap()["if-none-match"], "\"v1\"");
     let tagged = manifest(out.path()).into_iter().find(|e| e.url.ends_with("/tagged")).unwrap();
     assert_eq!(tagged.status, EntryStatus::NotModified);
-    assert_eq!(second.export.unwrap().unchanged, 1);
+    assert_eq!(second.export.unwrap().unchanged, 2, "the fetched home page and the 304");
 }
 
 #[tokio::test]
@@ -384,6 +384,8 @@ async fn a_folder_rerun_where_every_page_answers_304_prunes_nothing() {
     assert!(second.crawl.complete);
     let export = second.export.unwrap();
     assert_eq!((export.stale, export.pruned), (0, 0), "{export:?}");
+    assert_eq!((export.unchanged, export.new, export.changed), (TAGGED_PAGES, 0, 0));
+    assert!(second.pages_per_second > 0.0, "304s count as pages handled");
     let entries = manifest(out.path());
     assert_eq!(entries.len() as u64, TAGGED_PAGES);
     assert!(entries.iter().all(|e| e.status == EntryStatus::NotModified), "{entries:?}");
