@@ -1,11 +1,12 @@
 //! A circuit breaker over consecutive failures.
 //!
 //! When Dify is down, every page of a crawl would otherwise spend its full
-//! retry schedule against it. After `threshold` consecutive failures
-//! (transport errors and 5xx; client errors prove the server is up) the
-//! breaker opens: calls fail at once with the time left. After the
-//! cool-down one probe is let through (half-open); its success closes the
-//! breaker, its failure opens it again for another cool-down.
+//! retry schedule against it. After `threshold` consecutive failed calls
+//! (the transport records one verdict per call, after its retries:
+//! transport errors and 5xx fail; any other answer proves the server is up)
+//! the breaker opens: calls fail at once with the time left. After the
+//! cool-down one probe call is let through (half-open); its success closes
+//! the breaker, its failure opens it again for another cool-down.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

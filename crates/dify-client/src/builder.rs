@@ -26,12 +26,8 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default time an idle pooled connection is kept.
 ///
 /// Dify reached directly (gunicorn) closes idle keep-alive connections after
-/// about 2 s. A connection the server is closing at the moment we reuse it
-/// fails in a way that may have delivered the request, which is unsafe to
-/// repeat for writes. Dropping our idle connections well before the server
-/// does means we practically never reuse one the server is about to close;
-/// the price is a fresh connection after a pause longer than this, which is
-/// cheap next to a Dify request.
+/// about 2 s. See [`DifyClientBuilder::pool_idle_timeout`] for why the pool
+/// lets go of them first.
 pub const DEFAULT_POOL_IDLE_TIMEOUT: Duration = Duration::from_millis(1_000);
 /// Default number of idle connections kept per host.
 pub const DEFAULT_POOL_MAX_IDLE_PER_HOST: usize = 16;
@@ -50,7 +46,7 @@ pub const DEFAULT_MIN_RETRIES_PER_SEC: u32 = 10;
 /// Default length of the pause after a cloud rate-limit answer (Dify
 /// Cloud's window).
 pub const DEFAULT_RATE_LIMIT_WINDOW: Duration = Duration::from_secs(60);
-/// Default consecutive failures that open the breaker.
+/// Default consecutive failed calls that open the breaker.
 pub const DEFAULT_BREAKER_THRESHOLD: u32 = 5;
 /// Default time the breaker stays open before a probe.
 pub const DEFAULT_BREAKER_COOL_DOWN: Duration = Duration::from_secs(30);
@@ -85,12 +81,7 @@ impl DifyClientBuilder {
             pool_idle_timeout: Some(DEFAULT_POOL_IDLE_TIMEOUT),
             pool_max_idle_per_host: DEFAULT_POOL_MAX_IDLE_PER_HOST,
             user_agent: concat!("dify-client/", env!("CARGO_PKG_VERSION")).to_owned(),
-            retry: RetryPolicy {
-                max_attempts: DEFAULT_MAX_ATTEMPTS,
-                base_delay: DEFAULT_BASE_DELAY,
-                max_delay: DEFAULT_MAX_DELAY,
-                max_retry_after: DEFAULT_MAX_RETRY_AFTER,
-            },
+            retry: RetryPolicy::default(),
             retry_ratio: DEFAULT_RETRY_RATIO,
             min_retries_per_sec: DEFAULT_MIN_RETRIES_PER_SEC,
             rate_limit_per_minute: None,
@@ -113,9 +104,26 @@ impl DifyClientBuilder {
         self
     }
 
-    /// How long an idle connection stays pooled; `None` keeps it until the
-    /// server closes it. Default is 1 s, below gunicorn's 2 s keep-alive
-    /// (see [`DEFAULT_POOL_IDLE_TIMEOUT`]).
+    /// How long an idle connection stays pooled. Default is 1 s
+    /// ([`DEFAULT_POOL_IDLE_TIMEOUT`]).
+    ///
+    /// Keep it below the server's keep-alive timeout (gunicorn: 2 s; nginx
+    /// in Dify's docker setup: 65 s). A connection the server closes while
+    /// it sits idle is harmless: the pool notices the close and hyper
+    /// resends a request that met it before being written. The harmful case
+    /// is the race where the server closes the connection just as a request
+    /// goes out on it: the request is written, then the connection dies
+    /// without an answer, and nothing tells whether the server read it.
+    /// Reads and natural-key writes are then retried on a new connection;
+    /// other writes fail with a `maybe_sent` transport error rather than risk
+    /// running twice. Letting go of idle connections before the server does
+    /// keeps that race away, at the price of a new connection after a quiet
+    /// second.
+    ///
+    /// `None` keeps connections until the server closes them, which is
+    /// right only when the server's keep-alive is long or unknown to be
+    /// short; against gunicorn's 2 s it invites exactly that race after
+    /// every pause of about 2 s.
     pub fn pool_idle_timeout(mut self, timeout: Option<Duration>) -> Self {
         self.pool_idle_timeout = timeout;
         self
@@ -182,8 +190,11 @@ impl DifyClientBuilder {
         self
     }
 
-    /// Consecutive failures (transport errors, 5xx) that open the circuit
-    /// breaker; 0 disables it. Default is 5.
+    /// Consecutive failed calls that open the circuit breaker; 0 disables
+    /// it. Default is 5. A call counts once, by how it finally ended after
+    /// its retries: failed when that was a transport error or a 5xx; any
+    /// other answer (a 4xx, or a 429 that outlasted the retries) shows the
+    /// server is up and resets the count.
     pub fn breaker_threshold(mut self, failures: u32) -> Self {
         self.breaker_threshold = failures;
         self
@@ -246,6 +257,10 @@ impl DifyClientBuilder {
             // a POST into a GET and drop its body, so a 3xx surfaces as an
             // error instead.
             .redirect(reqwest::redirect::Policy::none())
+            // reqwest would otherwise resend HTTP/2 refusals by itself, past
+            // the pacer, the retry budget and the metrics; the attempt loop
+            // resends them instead, as requests that were never processed.
+            .retry(reqwest::retry::never())
             .connector_layer(CountingLayer::new(Arc::clone(connections)))
             .build()
             .map_err(Error::Build)

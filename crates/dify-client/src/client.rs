@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::breaker::CircuitBreaker;
 use crate::builder::DifyClientBuilder;
+use crate::error::{Error, Result};
 use crate::metrics::{Metrics, MetricsSnapshot};
 use crate::ratelimit::{CloudPause, RateLimiter};
 use crate::retry::{RetryBudget, RetryPolicy};
@@ -76,14 +77,32 @@ impl DifyClient {
         self.inner.metrics.snapshot()
     }
 
-    /// The URL of `segments` below the base, each segment percent-encoded so
-    /// that an id can never change the route.
-    pub(crate) fn url(&self, segments: &[&str]) -> Url {
+    /// The URL of `segments` below the base.
+    ///
+    /// Segments are percent-encoded, but the URL parser drops `.` and `..`
+    /// segments and an empty one would collapse, and Dify's router decodes
+    /// an encoded `/`; any of those in an id would call a different route
+    /// (an empty document id, for one, turns a read into a list). So such
+    /// segments are refused before anything is sent.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidInput`] naming `action` for an unusable segment.
+    pub(crate) fn url(&self, action: &str, segments: &[&str]) -> Result<Url> {
+        if let Some(bad) = segments.iter().find(|segment| !usable_segment(segment)) {
+            return Err(Error::InvalidInput {
+                action: action.to_owned(),
+                reason: format!(
+                    "{bad:?} cannot be used as an id: ids must not be empty, \".\" or \"..\", \
+                     or contain a slash"
+                ),
+            });
+        }
         let mut url = self.inner.base.clone();
         if let Ok(mut path) = url.path_segments_mut() {
             path.pop_if_empty().extend(segments);
         }
-        url
+        Ok(url)
     }
 
     pub(crate) fn remember_version(&self, version: &str) {
@@ -94,11 +113,34 @@ impl DifyClient {
     }
 }
 
+/// Whether `segment` stays one path segment however the URL is parsed
+/// and routed.
+fn usable_segment(segment: &str) -> bool {
+    !segment.is_empty() && segment != "." && segment != ".." && !segment.contains(['/', '\\'])
+}
+
 impl fmt::Debug for DifyClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("DifyClient")
             .field("base_url", &self.inner.base.as_str())
             .field("api_key", &"<redacted>")
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_that_would_change_the_route_are_refused() {
+        let client = DifyClient::builder("http://127.0.0.1:1", "k").build().unwrap();
+        for bad in ["", ".", "..", "a/b", "a\\b"] {
+            let error = client.url("reading document", &["datasets", bad]).unwrap_err();
+            assert!(matches!(error, Error::InvalidInput { .. }), "{bad:?}");
+            assert!(error.to_string().starts_with("reading document: "), "{error}");
+        }
+        let url = client.url("reading", &["datasets", "a b?c", "..."]).unwrap();
+        assert_eq!(url.path(), "/v1/datasets/a%20b%3Fc/...");
     }
 }

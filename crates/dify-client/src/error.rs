@@ -37,7 +37,12 @@ pub struct ApiError {
 #[non_exhaustive]
 pub enum Error {
     /// Dify answered with an error status.
-    #[error("{action}: dify answered {http_status}{}: {}", code_suffix(.api), .api.message)]
+    #[error(
+        "{action}: dify answered {http_status}{}: {}{}",
+        code_suffix(.api),
+        .api.message,
+        route_hint(*.http_status, .api)
+    )]
     Api {
         /// What was being attempted, e.g. "creating document in dataset ...".
         action: String,
@@ -51,7 +56,7 @@ pub enum Error {
     },
 
     /// The request could not be sent or its response not read.
-    #[error("{action}: request failed")]
+    #[error("{action}: {}", transport_cause(.source, *.maybe_sent))]
     Transport {
         /// What was being attempted.
         action: String,
@@ -65,7 +70,7 @@ pub enum Error {
     },
 
     /// A success response whose body did not match the expected shape.
-    #[error("{action}: unexpected response body")]
+    #[error("{action}: unexpected response body: {source}")]
     Decode {
         /// What was being attempted.
         action: String,
@@ -141,10 +146,18 @@ impl Error {
         }
     }
 
-    /// 404, whether JSON (`not_found`) or an HTML page (unknown route or a
-    /// non-UUID id).
+    /// Dify's JSON 404 (`not_found`): the dataset, document, batch, tag or
+    /// field does not exist. An HTML 404 is [`is_route_missing`](Self::is_route_missing)
+    /// instead.
     pub fn is_not_found(&self) -> bool {
-        self.status() == Some(404)
+        matches!(self, Error::Api { http_status: 404, api, .. } if !api.code.is_empty())
+    }
+
+    /// A 404 without Dify's JSON envelope: no such route. The base URL
+    /// points somewhere other than Dify's API (e.g. a web page, or a path
+    /// prefix is missing), or an id is not a UUID.
+    pub fn is_route_missing(&self) -> bool {
+        matches!(self, Error::Api { http_status: 404, api, .. } if api.code.is_empty())
     }
 
     /// 401: missing, malformed or invalid API key.
@@ -212,6 +225,76 @@ fn probe_note(retry_in: Duration) -> String {
     } else {
         format!("next probe in {} ms", retry_in.as_millis())
     }
+}
+
+/// A hint for a 404 that did not come from Dify's API.
+fn route_hint(status: u16, api: &ApiError) -> &'static str {
+    if status == 404 && api.code.is_empty() {
+        " (no such route: check the base url, and that ids are uuids)"
+    } else {
+        ""
+    }
+}
+
+/// A short cause of a transport failure: what went wrong, from the error
+/// chain, without the url or headers.
+fn transport_cause(error: &reqwest::Error, maybe_sent: bool) -> String {
+    use std::error::Error as _;
+
+    let mut io_kind = None;
+    let mut hyper_cause = None;
+    let mut dns = false;
+    let mut innermost = None;
+    let mut source = error.source();
+    while let Some(cause) = source {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            io_kind.get_or_insert(io.kind());
+        }
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
+            if hyper_error.is_incomplete_message() {
+                hyper_cause.get_or_insert("connection closed before a response");
+            } else if hyper_error.is_canceled() {
+                hyper_cause.get_or_insert("connection closed before the request was sent");
+            }
+        }
+        // hyper-util's connector names resolver failures this way.
+        dns |= cause.to_string() == "dns error";
+        innermost = Some(cause);
+        source = cause.source();
+    }
+    let cause = if error.is_timeout() {
+        if error.is_connect() { "connecting timed out" } else { "timed out" }.to_owned()
+    } else if dns {
+        "dns lookup failed".to_owned()
+    } else if let Some(kind) = io_kind.and_then(io_cause) {
+        kind.to_owned()
+    } else if let Some(cause) = hyper_cause {
+        cause.to_owned()
+    } else if error.is_connect() {
+        "could not connect".to_owned()
+    } else {
+        let detail = innermost.map(|cause| cause.to_string()).unwrap_or_default();
+        let detail: String = detail.chars().take(120).collect();
+        if detail.is_empty() {
+            "request failed".to_owned()
+        } else {
+            format!("request failed: {detail}")
+        }
+    };
+    if maybe_sent { format!("{cause} (the request may have reached dify)") } else { cause }
+}
+
+fn io_cause(kind: std::io::ErrorKind) -> Option<&'static str> {
+    use std::io::ErrorKind;
+    Some(match kind {
+        ErrorKind::ConnectionRefused => "connection refused",
+        ErrorKind::ConnectionReset => "connection reset by the server",
+        ErrorKind::ConnectionAborted => "connection aborted",
+        ErrorKind::BrokenPipe => "connection closed while sending the request",
+        ErrorKind::UnexpectedEof => "connection closed before a response",
+        ErrorKind::TimedOut => "timed out",
+        _ => return None,
+    })
 }
 
 /// ` <code>` when Dify sent a code, else nothing.
@@ -311,6 +394,29 @@ mod tests {
             ];
             assert_eq!(&got, expected, "{error}");
         }
+    }
+
+    #[test]
+    fn html_404_is_a_missing_route_not_a_missing_object() {
+        let html = api(404, "", "404 Not Found");
+        assert!(html.is_route_missing() && !html.is_not_found());
+        assert!(html.to_string().contains("no such route"), "{html}");
+        let json = api(404, "not_found", "Dataset not found.");
+        assert!(json.is_not_found() && !json.is_route_missing());
+        assert!(!json.to_string().contains("no such route"), "{json}");
+    }
+
+    #[test]
+    fn decode_errors_show_the_serde_message() {
+        let source = serde_json::from_str::<u32>("\"x\"").unwrap_err();
+        let error =
+            Error::Decode { action: "reading dataset d".into(), endpoint: "GET /x", source };
+        let shown = error.to_string();
+        assert!(
+            shown.starts_with("reading dataset d: unexpected response body: invalid type"),
+            "{shown}"
+        );
+        assert!(std::error::Error::source(&error).is_some(), "the chain is kept");
     }
 
     #[test]

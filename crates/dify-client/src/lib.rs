@@ -9,14 +9,16 @@
 //! Under the methods sit the parts that keep a long sync healthy:
 //! - one keep-alive pool (rustls, HTTP/2 when offered, TCP_NODELAY) whose
 //!   idle timeout stays below Dify's keep-alive so dead pooled connections
-//!   are not reused;
+//!   are rarely met, and whose failures are classified so a write that may
+//!   have arrived is never sent again;
 //! - retries with full-jitter backoff, `Retry-After`, a per-request cap and
 //!   a shared budget, decided per endpoint by its [`Idempotency`] class so
 //!   that a write is never repeated where that could duplicate it;
 //! - an optional pacer and a shared pause for Dify Cloud's rate limit;
 //! - a circuit breaker that fails fast while Dify is down.
 //!
-//! Module map: [`types`] (requests and responses), `api` (endpoints),
+//! Module map: [`types`] (requests and responses), `endpoints` (every
+//! route with its retry class), `api` (one method per endpoint),
 //! `transport` (the attempt loop), `retry`, `ratelimit`, `breaker`,
 //! `metrics`, `connect` (connection counting), `builder`, `error`,
 //! `secret` (the redacted key).
@@ -27,6 +29,7 @@ mod breaker;
 mod builder;
 mod client;
 mod connect;
+mod endpoints;
 mod error;
 mod metrics;
 mod ratelimit;

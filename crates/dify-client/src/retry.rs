@@ -15,32 +15,42 @@
 //! zero and the exponential ceiling) so that callers failing together do not
 //! retry together; a server's `Retry-After` replaces the draw, capped.
 
+use std::cell::RefCell;
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime};
-
-use std::cell::RefCell;
 
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
+use crate::builder::{
+    DEFAULT_BASE_DELAY, DEFAULT_MAX_ATTEMPTS, DEFAULT_MAX_DELAY, DEFAULT_MAX_RETRY_AFTER,
+};
+
 /// Whether an endpoint's request may be sent more than once.
+///
+/// Every endpoint's class, with the reason for it, is listed in one table
+/// (the crate's `endpoints` module); the variants say what each class
+/// allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Idempotency {
-    /// Repeating has no further effect: reads, deletes (a 404 after a
-    /// retried delete counts as success), status toggles, full-replace
-    /// metadata assignment, and create-by-text (Dify replaces an enabled
-    /// same-name document in place). Retried on any transient failure.
+    /// Repeating has no further effect: reads, retrieval, deletes (a "not
+    /// found" after an attempt that may have been processed counts as
+    /// done), idempotent toggles, tag binding and full-replace metadata
+    /// assignment. Retried on any transient failure.
     Safe,
-    /// A create guarded by a unique name (dataset, metadata field, tag): a
-    /// repeat after a lost reply answers "duplicate", which the `ensure_*`
-    /// helpers resolve by lookup. Retried on any transient failure.
+    /// A create keyed by a unique name (dataset, metadata field, tag, and
+    /// create-by-text, which replaces a same-name document in place). A
+    /// repeat after a lost reply either returns the same document or
+    /// answers "duplicate", which the create resolves by looking the name
+    /// up. Retried on any transient failure.
     NaturalKey,
-    /// Repeating may duplicate work or fail spuriously (updates, file
-    /// creates, partial metadata merges). Retried only when the request
-    /// cannot have been processed: a connection that never carried it, or an
-    /// explicit refusal before processing (408, 429, the cloud rate limit).
+    /// Repeating may duplicate work or fail although the first copy
+    /// succeeded (updates, status toggles, renames, file creates, partial
+    /// metadata merges). Retried only when the request cannot have been
+    /// processed: a connection that never carried it, or an explicit
+    /// refusal before processing (408, 429, the cloud rate limit).
     Unsafe,
 }
 
@@ -95,10 +105,10 @@ pub struct RetryPolicy {
 impl Default for RetryPolicy {
     fn default() -> Self {
         Self {
-            max_attempts: 4,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(10),
-            max_retry_after: Duration::from_secs(60),
+            max_attempts: DEFAULT_MAX_ATTEMPTS,
+            base_delay: DEFAULT_BASE_DELAY,
+            max_delay: DEFAULT_MAX_DELAY,
+            max_retry_after: DEFAULT_MAX_RETRY_AFTER,
         }
     }
 }
@@ -159,9 +169,9 @@ impl<'a> RetryState<'a> {
     }
 
     /// After a failed attempt: the wait before the next one, or `None` to
-    /// give up. A rate-limit refusal waits on the shared pause instead of a
-    /// backoff and does not spend the budget, since the pause already spaces
-    /// those retries out.
+    /// give up. A rate-limit refusal gets no backoff and does not spend the
+    /// budget: the next attempt waits out the shared pause before it is
+    /// admitted (whatever its endpoint), which spaces those retries out.
     pub(crate) fn next(
         &mut self,
         outcome: Outcome,
@@ -280,6 +290,15 @@ impl RetryBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn default_policy_is_the_documented_defaults() {
+        let policy = RetryPolicy::default();
+        assert_eq!(policy.max_attempts, DEFAULT_MAX_ATTEMPTS);
+        assert_eq!(policy.base_delay, DEFAULT_BASE_DELAY);
+        assert_eq!(policy.max_delay, DEFAULT_MAX_DELAY);
+        assert_eq!(policy.max_retry_after, DEFAULT_MAX_RETRY_AFTER);
+    }
 
     #[test]
     fn ceiling_doubles_up_to_the_cap() {

@@ -1,34 +1,43 @@
-//! One request, start to finish: admission, attempts, classification and
-//! retries.
+//! One request, start to finish: admission, attempts, classification,
+//! retries and the breaker's verdict.
 //!
-//! Every endpoint is described once by an [`Endpoint`] (verb, route
-//! template, [`Idempotency`] class, whether Dify Cloud counts it against the
-//! rate limit). A [`Call`] adds the concrete URL, body and a sentence saying
-//! what is being attempted, used in errors and logs. [`DifyClient::send`] then
-//! runs the loop:
+//! Every endpoint is described once in the endpoint table
+//! ([`crate::endpoints`]). A [`Call`] adds the concrete URL, body and a
+//! sentence saying what is being attempted, used in errors and logs.
+//! [`DifyClient::send`] then runs the loop:
 //!
-//! 1. admission: the breaker (fail fast when open), the shared cloud pause
-//!    and the pacer, in that order, so a caller never waits for a slot only
-//!    to be refused;
+//! 1. admission, for every attempt: the shared cloud-rate-limit pause and
+//!    the pacer, looked at again after the pacer slot because another caller
+//!    may have started a pause meanwhile; then the breaker, last, so that a
+//!    half-open probe permit is not held by a caller still waiting for a
+//!    slot;
 //! 2. one attempt, timed;
 //! 3. classification into success or a failure with an [`Outcome`];
 //! 4. a retry only if the outcome is retryable for the endpoint's class,
-//!    attempts remain and the budget allows it.
+//!    attempts remain and the budget allows it;
+//! 5. once the call is over, its final outcome goes to the breaker: one
+//!    verdict per call, so a call that keeps failing for one bad input does
+//!    not count as several failures of the server.
 //!
-//! Connections that die in the pool are handled below this loop: the pool
-//! drops idle connections before the server does (see
-//! [`DEFAULT_POOL_IDLE_TIMEOUT`](crate::DEFAULT_POOL_IDLE_TIMEOUT)), and
-//! hyper resends by itself a request whose reused connection closed before
-//! the request was written. What reaches this loop as "closed before write"
-//! or a connect failure is [`Outcome::NotSent`] and safe to resend for any
-//! endpoint; anything later may have been delivered.
+//! Connections that die in the pool are handled partly below this loop:
+//! hyper resends by itself a request whose reused connection turned out to
+//! be closed before the request was written, and reqwest's own retries
+//! (HTTP/2 refusals) are switched off so every send passes the pacer, the
+//! budget and the metrics here. What reaches this loop as a connect failure,
+//! a request cancelled before it was written, or an HTTP/2 refusal that
+//! guarantees the server did not process the stream is [`Outcome::NotSent`]
+//! and safe to resend for any endpoint; anything later may have been
+//! delivered (see
+//! [`DifyClientBuilder::pool_idle_timeout`](crate::DifyClientBuilder::pool_idle_timeout)
+//! for how the pool keeps that case rare).
 
 use std::error::Error as _;
+use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::HeaderMap;
 use http::header::{AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, Method};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::time::Instant;
@@ -36,41 +45,10 @@ use url::Url;
 
 use crate::breaker::{Permit, Transition};
 use crate::client::DifyClient;
+use crate::endpoints::{Endpoint, Verb};
 use crate::error::{Error, Result, is_rate_limit_message, parse_error_body};
 use crate::retry::{Idempotency, Outcome, RetryState, parse_retry_after};
 use crate::types::FileUpload;
-
-/// Static description of an endpoint.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Endpoint {
-    pub(crate) verb: Verb,
-    /// Verb and path template, e.g. `GET /datasets/{dataset_id}`; the key of
-    /// metrics and errors.
-    pub(crate) route: &'static str,
-    pub(crate) class: Idempotency,
-    /// Counted by Dify Cloud's knowledge rate limit.
-    pub(crate) counted: bool,
-}
-
-/// HTTP verbs the API uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Verb {
-    Get,
-    Post,
-    Patch,
-    Delete,
-}
-
-impl Verb {
-    fn method(self) -> Method {
-        match self {
-            Verb::Get => Method::GET,
-            Verb::Post => Method::POST,
-            Verb::Patch => Method::PATCH,
-            Verb::Delete => Method::DELETE,
-        }
-    }
-}
 
 /// Request body, kept in a form that can be sent again.
 #[derive(Debug, Clone)]
@@ -124,18 +102,35 @@ pub(crate) struct Reply {
     pub(crate) body: Bytes,
 }
 
+/// How a whole call ended.
+struct Finished {
+    result: Result<Reply>,
+    /// Whether an attempt before the last one may have been processed
+    /// (its reply was lost or was a 5xx).
+    earlier_maybe_processed: bool,
+}
+
 /// A failed attempt and what it means for retrying.
 struct Failure {
     error: Error,
     outcome: Outcome,
     retry_after: Option<Duration>,
     rate_limited: bool,
+    /// Whether the attempt reached the network; local refusals (bad input,
+    /// an open breaker) say nothing about the server's health.
+    sent: bool,
 }
 
 impl Failure {
-    /// A failure that ends the request: no retry can change it.
-    fn final_answer(error: Error) -> Box<Self> {
-        Box::new(Self { error, outcome: Outcome::Final, retry_after: None, rate_limited: false })
+    /// A refusal before anything was sent; no retry can change it.
+    fn local(error: Error) -> Box<Self> {
+        Box::new(Self {
+            error,
+            outcome: Outcome::Final,
+            retry_after: None,
+            rate_limited: false,
+            sent: false,
+        })
     }
 }
 
@@ -145,11 +140,33 @@ impl DifyClient {
         let action = call.action.clone();
         let route = call.endpoint.route;
         let reply = self.send(call).await?;
-        serde_json::from_slice(&reply.body).map_err(|source| Error::Decode {
-            action,
-            endpoint: route,
-            source,
-        })
+        decode(&reply, action, route)
+    }
+
+    /// Sends a natural-key create. When an attempt that followed one whose
+    /// reply was lost answers "duplicate", the lost attempt most likely
+    /// created the object, so `lookup` finds it by name and it is returned
+    /// as if the reply had arrived.
+    pub(crate) async fn create_keyed<T, F, Fut>(&self, call: Call, lookup: F) -> Result<T>
+    where
+        T: DeserializeOwned,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<Option<T>>>,
+    {
+        let action = call.action.clone();
+        let route = call.endpoint.route;
+        let finished = self.run(&call).await;
+        match finished.result {
+            Ok(reply) => decode(&reply, action, route),
+            Err(error) if finished.earlier_maybe_processed && error.is_duplicate_name() => {
+                tracing::info!(
+                    route,
+                    "name taken after a lost reply; looking up what the lost attempt created"
+                );
+                lookup().await?.ok_or(Error::NameConflict { action })
+            }
+            Err(error) => Err(error),
+        }
     }
 
     /// Sends `call`, ignoring the body of the answer.
@@ -159,25 +176,52 @@ impl DifyClient {
 
     /// Runs the attempt loop for one request.
     pub(crate) async fn send(&self, call: Call) -> Result<Reply> {
+        self.run(&call).await.result
+    }
+
+    async fn run(&self, call: &Call) -> Finished {
         let mut retry = RetryState::new(&self.inner.retry, &self.inner.budget, call.class);
+        // Set once this call holds the half-open probe permit; its later
+        // attempts are the same probe, not new ones.
+        let mut probe: Option<ProbeGuard<'_>> = None;
+        let mut after_rate_limit = false;
+        let mut earlier_maybe_processed = false;
         loop {
             let attempt = retry.attempt();
-            let failure = match self.attempt(&call, attempt).await {
-                Ok(reply) => return Ok(reply),
+            let failure = match self.attempt(call, attempt, after_rate_limit, &mut probe).await {
+                Ok(reply) => {
+                    self.record_health(Some(true), probe);
+                    return Finished { result: Ok(reply), earlier_maybe_processed };
+                }
                 Err(failure) => failure,
             };
-            if attempt > 1 && call.endpoint.verb == Verb::Delete && failure.error.is_not_found() {
-                // An earlier attempt deleted it; the reply was lost.
-                return Ok(Reply { status: 404, body: Bytes::new() });
+            if !failure.sent {
+                // Dropping an unused probe permit lets the next caller probe.
+                return Finished { result: Err(failure.error), earlier_maybe_processed };
+            }
+            if earlier_maybe_processed
+                && call.endpoint.verb == Verb::Delete
+                && is_gone(&failure.error)
+            {
+                // An earlier attempt deleted it; its reply was lost.
+                self.record_health(Some(true), probe);
+                let status = failure.error.status().unwrap_or(404);
+                return Finished {
+                    result: Ok(Reply { status, body: Bytes::new() }),
+                    earlier_maybe_processed,
+                };
             }
             if failure.rate_limited {
-                self.start_rate_limit_pause(&call);
+                self.start_rate_limit_pause(call);
             }
             let Some(delay) =
                 retry.next(failure.outcome, failure.retry_after, failure.rate_limited)
             else {
-                return Err(failure.error);
+                self.record_health(Some(server_answered(&failure.error)), probe);
+                return Finished { result: Err(failure.error), earlier_maybe_processed };
             };
+            earlier_maybe_processed |= failure.outcome == Outcome::MaybeProcessed;
+            after_rate_limit = failure.rate_limited;
             self.inner.metrics.record_retry();
             tracing::debug!(
                 route = call.endpoint.route,
@@ -201,9 +245,15 @@ impl DifyClient {
     }
 
     /// One attempt: admission, the exchange, classification.
-    async fn attempt(&self, call: &Call, attempt: u32) -> Result<Reply, Box<Failure>> {
-        let request = self.request(call).map_err(Failure::final_answer)?;
-        let probe = self.admit(call).await?;
+    async fn attempt<'a>(
+        &'a self,
+        call: &Call,
+        attempt: u32,
+        after_rate_limit: bool,
+        probe: &mut Option<ProbeGuard<'a>>,
+    ) -> Result<Reply, Box<Failure>> {
+        let request = self.request(call).map_err(Failure::local)?;
+        self.admit(call, after_rate_limit, probe).await?;
         let started = Instant::now();
         let result = exchange(request).await;
         let took = started.elapsed();
@@ -214,8 +264,6 @@ impl DifyClient {
         };
 
         self.inner.metrics.record_request(call.endpoint.route, status, took);
-        self.record_health(&verdict);
-        probe.disarm();
         tracing::debug!(
             method = %call.endpoint.verb.method(),
             route = call.endpoint.route,
@@ -227,29 +275,48 @@ impl DifyClient {
         verdict
     }
 
-    /// Checks the breaker, then waits out a rate-limit pause and the pacer.
-    async fn admit(&self, call: &Call) -> Result<ProbeGuard<'_>, Box<Failure>> {
-        let probe = match self.inner.breaker.permit() {
-            Permit::Allowed => ProbeGuard { client: None },
+    /// Waits out a rate-limit pause and the pacer, then asks the breaker.
+    ///
+    /// Counted endpoints wait for both; any retry after a rate-limit answer
+    /// waits for the pause whatever its endpoint. The pause is checked again
+    /// after the pacer slot: a caller that reserved its slot before another
+    /// caller's request met the limit must not fire into the pause.
+    async fn admit<'a>(
+        &'a self,
+        call: &Call,
+        after_rate_limit: bool,
+        probe: &mut Option<ProbeGuard<'a>>,
+    ) -> Result<(), Box<Failure>> {
+        let paced = call.endpoint.counted;
+        if paced || after_rate_limit {
+            loop {
+                self.inner.pause.wait().await;
+                if paced && let Some(limiter) = &self.inner.limiter {
+                    limiter.acquire().await;
+                }
+                if self.inner.pause.remaining().is_none() {
+                    break;
+                }
+            }
+        }
+        if probe.is_some() {
+            return Ok(());
+        }
+        match self.inner.breaker.permit() {
+            Permit::Allowed => Ok(()),
             Permit::Probe => {
                 tracing::info!(
                     route = call.endpoint.route,
                     "circuit breaker half-open; probing dify"
                 );
-                ProbeGuard { client: Some(self) }
+                *probe = Some(ProbeGuard { client: Some(self) });
+                Ok(())
             }
             Permit::Rejected(retry_in) => {
                 let error = Error::CircuitOpen { action: call.action.clone(), retry_in };
-                return Err(Failure::final_answer(error));
-            }
-        };
-        if call.endpoint.counted {
-            self.inner.pause.wait().await;
-            if let Some(limiter) = &self.inner.limiter {
-                limiter.acquire().await;
+                Err(Failure::local(error))
             }
         }
-        Ok(probe)
     }
 
     fn request(&self, call: &Call) -> Result<reqwest::RequestBuilder, Error> {
@@ -287,16 +354,17 @@ impl DifyClient {
         Err(Box::new(api_failure(call, status, &headers, &body)))
     }
 
-    fn record_health(&self, verdict: &Result<Reply, Box<Failure>>) {
-        let failed = match verdict {
-            Ok(_) => false,
-            Err(failure) if failure.error.is_circuit_open() => return,
-            Err(failure) => {
-                failure.outcome == Outcome::MaybeProcessed || failure.outcome == Outcome::NotSent
-            }
-        };
+    /// Gives the breaker the verdict of one finished call: `Some(true)` when
+    /// the server answered (any status below 500, including a 429 or 408
+    /// that outlasted the retries), `Some(false)` for a transport error or
+    /// 5xx.
+    fn record_health(&self, answered: Option<bool>, probe: Option<ProbeGuard<'_>>) {
+        if let Some(probe) = probe {
+            probe.disarm();
+        }
+        let Some(answered) = answered else { return };
         let breaker = &self.inner.breaker;
-        let transition = if failed { breaker.record_failure() } else { breaker.record_success() };
+        let transition = if answered { breaker.record_success() } else { breaker.record_failure() };
         match transition {
             Transition::Opened => {
                 self.inner.metrics.record_breaker_trip();
@@ -306,6 +374,30 @@ impl DifyClient {
             Transition::None => {}
         }
     }
+}
+
+fn decode<T: DeserializeOwned>(reply: &Reply, action: String, route: &'static str) -> Result<T> {
+    serde_json::from_slice(&reply.body).map_err(|source| Error::Decode {
+        action,
+        endpoint: route,
+        source,
+    })
+}
+
+/// Whether a final error shows a working server: an answer below 500.
+fn server_answered(error: &Error) -> bool {
+    error.status().is_some_and(|status| status < 500)
+}
+
+/// Whether a delete's error says the object is already gone: Dify's JSON
+/// 404, or the 400 "Metadata not found." some versions send for metadata
+/// fields. Never an HTML 404 (a wrong route is not a deleted object).
+fn is_gone(error: &Error) -> bool {
+    if error.is_not_found() {
+        return true;
+    }
+    matches!(error, Error::Api { http_status: 400, api, .. }
+        if api.message.to_ascii_lowercase().contains("not found"))
 }
 
 /// The response headers this crate reads, taken before the body consumes
@@ -336,8 +428,8 @@ async fn exchange(request: reqwest::RequestBuilder) -> Result<(u16, Meta, Bytes)
     Ok((status, headers, body))
 }
 
-/// Releases a half-open probe permit if the attempt is abandoned (its future
-/// dropped) before a verdict was recorded.
+/// Releases a half-open probe permit if the call ends without a verdict
+/// (its future dropped, or refused before sending).
 struct ProbeGuard<'a> {
     client: Option<&'a DifyClient>,
 }
@@ -388,20 +480,32 @@ fn transport_failure(call: &Call, source: reqwest::Error) -> Failure {
         maybe_sent: outcome != Outcome::NotSent,
         source,
     };
-    Failure { error, outcome, retry_after: None, rate_limited: false }
+    Failure { error, outcome, retry_after: None, rate_limited: false, sent: true }
 }
 
-/// Whether the request certainly never reached the server: the connection
-/// could not be opened, or hyper reports the request canceled because its
-/// connection closed before it was written.
+/// Whether the request certainly was not processed: the connection could
+/// not be opened; hyper reports the request cancelled because its
+/// connection closed before it was written; or an HTTP/2 server refused the
+/// stream (`REFUSED_STREAM`) or shut down gracefully (`GOAWAY` with
+/// `NO_ERROR`) before taking it, both of which promise the stream was not
+/// processed (RFC 9113 §8.7).
 fn never_sent(error: &reqwest::Error) -> bool {
     if error.is_connect() {
         return true;
     }
     let mut source = error.source();
     while let Some(cause) = source {
-        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>() {
-            return hyper_error.is_canceled();
+        if let Some(hyper_error) = cause.downcast_ref::<hyper::Error>()
+            && hyper_error.is_canceled()
+        {
+            return true;
+        }
+        if let Some(h2_error) = cause.downcast_ref::<h2::Error>() {
+            let refused =
+                h2_error.is_reset() && h2_error.reason() == Some(h2::Reason::REFUSED_STREAM);
+            let going_away =
+                h2_error.is_go_away() && h2_error.reason() == Some(h2::Reason::NO_ERROR);
+            return h2_error.is_remote() && (refused || going_away);
         }
         source = cause.source();
     }
@@ -427,5 +531,5 @@ fn api_failure(call: &Call, status: u16, headers: &Meta, body: &[u8]) -> Failure
         http_status: status,
         api,
     };
-    Failure { error, outcome, retry_after, rate_limited }
+    Failure { error, outcome, retry_after, rate_limited, sent: true }
 }

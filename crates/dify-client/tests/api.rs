@@ -6,11 +6,13 @@ use std::collections::BTreeSet;
 
 use dify_client::{
     AssignMetadataRequest, CreateDatasetRequest, DocumentAction, DocumentMetadataOperation,
-    DocumentSettings, FileUpload, IndexingTechnique, ListDocumentsQuery, MetadataMode,
+    DocumentSettings, Error, FileUpload, IndexingTechnique, ListDocumentsQuery, MetadataMode,
     MetadataType, MetadataValue, ProcessRule, RetrievalModel, RetrieveRequest,
 };
 use futures_util::StreamExt;
-use test_support::dify::{DifyServer, routes};
+use test_support::dify::{DifyServer, Fault, FaultRule, routes};
+
+use common::plan;
 
 #[tokio::test]
 async fn ensure_dataset_creates_once_then_finds_by_exact_name() {
@@ -20,12 +22,17 @@ async fn ensure_dataset_creates_once_then_finds_by_exact_name() {
     common::dataset(&client, "docs-archive").await;
     let request = CreateDatasetRequest::new("ignored");
 
+    server.reset_stats();
+
     let first = client.ensure_dataset("docs", &request).await.unwrap();
     let second = client.ensure_dataset("docs", &request).await.unwrap();
 
     assert_eq!(first.id, second.id);
     assert_eq!(second.name, "docs");
     assert_eq!(server.datasets().len(), 2);
+    let stats = server.stats();
+    assert_eq!(stats.requests(routes::CREATE_DATASET), 1, "looked up first, created once");
+    assert_eq!(stats.requests(routes::LIST_DATASETS), 2, "one lookup per call");
 }
 
 #[tokio::test]
@@ -45,13 +52,123 @@ async fn ensure_metadata_field_lists_first_and_creates_once() {
 
     assert_eq!(first.id, second.id);
     assert_eq!(server.stats().requests(routes::CREATE_METADATA), 1);
+
+    // A built-in name is refused as taken but never listed.
     let builtin = client
         .ensure_metadata_field(&dataset.id, "source", MetadataType::String)
         .await
         .unwrap_err();
-    assert!(
-        builtin.is_duplicate_name() || matches!(builtin, dify_client::Error::NameConflict { .. })
-    );
+    assert!(matches!(builtin, Error::NameConflict { .. }), "{builtin:?}");
+    assert!(builtin.to_string().starts_with("ensuring metadata field \"source\""), "{builtin}");
+    assert_eq!(server.stats().requests(routes::CREATE_METADATA), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_dataset_after_a_lost_reply_returns_the_dataset_it_made() {
+    let server = DifyServer::start().await.unwrap();
+    let client = common::client(&server);
+    server.set_faults(plan(vec![FaultRule::once(Some(routes::CREATE_DATASET), Fault::DropAfter)]));
+
+    let created = client.create_dataset(&CreateDatasetRequest::new("kb")).await.unwrap();
+
+    let stored = server.datasets();
+    assert_eq!(stored.len(), 1, "no duplicate");
+    assert_eq!(created.id, stored[0].id);
+    assert_eq!(created.name, "kb");
+    assert_eq!(server.stats().requests(routes::CREATE_DATASET), 2, "the retry met the 409");
+    // Taken before the call: still an error.
+    let taken = client.create_dataset(&CreateDatasetRequest::new("kb")).await.unwrap_err();
+    assert!(taken.is_duplicate_name(), "{taken}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn ensure_dataset_after_a_lost_reply_returns_the_same_id() {
+    let server = DifyServer::start().await.unwrap();
+    let client = common::client(&server);
+    server.set_faults(plan(vec![FaultRule::once(Some(routes::CREATE_DATASET), Fault::DropAfter)]));
+    let request = CreateDatasetRequest::new("ignored");
+
+    let first = client.ensure_dataset("kb", &request).await.unwrap();
+    let again = client.ensure_dataset("kb", &request).await.unwrap();
+
+    assert_eq!(server.datasets().len(), 1, "no duplicate");
+    assert_eq!(first.id, server.datasets()[0].id);
+    assert_eq!(again.id, first.id);
+    assert_eq!(server.stats().requests(routes::CREATE_DATASET), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn ensure_metadata_field_after_a_lost_reply_returns_the_same_id() {
+    let server = DifyServer::start().await.unwrap();
+    let client = common::client(&server);
+    let dataset = common::dataset(&client, "meta-lost").await;
+    server.set_faults(plan(vec![FaultRule::once(Some(routes::CREATE_METADATA), Fault::DropAfter)]));
+
+    let first =
+        client.ensure_metadata_field(&dataset.id, "url", MetadataType::String).await.unwrap();
+    let again =
+        client.ensure_metadata_field(&dataset.id, "url", MetadataType::String).await.unwrap();
+
+    let fields = &server.datasets()[0].metadata_fields;
+    assert_eq!(fields.len(), 1, "no duplicate");
+    assert_eq!(first.id, fields[0].id);
+    assert_eq!(again.id, first.id);
+    assert_eq!(server.stats().requests(routes::CREATE_METADATA), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn create_tag_after_a_lost_reply_returns_the_tag_it_made() {
+    let server = DifyServer::start().await.unwrap();
+    let client = common::client(&server);
+    server.set_faults(plan(vec![FaultRule::once(Some(routes::CREATE_TAG), Fault::DropAfter)]));
+
+    let tag = client.create_tag("crawled").await.unwrap();
+
+    let tags = client.list_tags().await.unwrap();
+    assert_eq!(tags.len(), 1, "no duplicate");
+    assert_eq!(tags[0].id, tag.id);
+}
+
+#[tokio::test]
+async fn ids_that_would_change_the_route_are_refused_before_sending() {
+    let server = DifyServer::start().await.unwrap();
+    let client = common::client(&server);
+    let dataset = common::dataset(&client, "dots").await;
+    server.reset_stats();
+
+    for bad in ["", ".", "..", "a/b"] {
+        let error = client.get_document(&dataset.id, bad, MetadataMode::All).await.unwrap_err();
+        assert!(matches!(error, Error::InvalidInput { .. }), "{bad:?}: {error:?}");
+        let error = client.delete_dataset(bad).await.unwrap_err();
+        assert!(matches!(error, Error::InvalidInput { .. }), "{bad:?}: {error:?}");
+    }
+
+    assert_eq!(server.stats().requests_total, 0, "nothing was sent");
+    assert_eq!(client.metrics().breaker_trips, 0);
+}
+
+#[tokio::test]
+async fn update_by_file_uses_the_alias_every_version_routes() {
+    let server = DifyServer::start().await.unwrap();
+    let client = common::client(&server);
+    let dataset = common::dataset(&client, "file-update").await;
+    let created = client
+        .create_document_by_text(&dataset.id, &common::text_document("doc", "v1"))
+        .await
+        .unwrap();
+    server.complete_all_indexing();
+
+    let file = FileUpload::new("doc.md", "v2 from a file");
+    let settings = DocumentSettings::default();
+    client
+        .update_document_by_file(&dataset.id, &created.document.id, Some(file), &settings)
+        .await
+        .unwrap();
+
+    let route = "POST /datasets/{dataset_id}/documents/{document_id}/update-by-file";
+    assert_eq!(client.metrics().requests[route]["200"], 1);
+    assert_eq!(server.stats().requests(routes::UPDATE_BY_FILE), 1);
+    assert_eq!(server.documents(&dataset.id)[0].text, "v2 from a file");
 }
 
 #[tokio::test]
@@ -234,4 +351,9 @@ async fn remaining_endpoints_round_trip() {
 
     client.delete_dataset(&dataset.id).await.unwrap();
     assert!(client.get_dataset(&dataset.id).await.unwrap_err().is_not_found());
+    let metrics = client.metrics();
+    assert_eq!(metrics.retries, 0);
+    assert_eq!(metrics.breaker_trips, 0);
+    assert_eq!(metrics.connections_opened, 1);
+    assert_eq!(metrics.latency.count, metrics.requests_total);
 }

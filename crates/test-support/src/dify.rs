@@ -7,9 +7,10 @@
 //!
 //! It is built on hyper with its own accept loop so that tests can observe
 //! and disturb the transport, not just the payloads: connections are counted,
-//! idle keep-alive connections can be closed (as gunicorn does after ~2 s),
-//! and a seeded [`FaultPlan`] can fail, stall or drop requests before or
-//! after their write is applied. Counters ([`ServerStats`]) and state views
+//! idle keep-alive connections can be closed (as gunicorn does after ~2 s,
+//! or at the very moment a request arrives on one, the race a pooled client
+//! must survive), and a seeded [`FaultPlan`] can fail, stall or drop
+//! requests before or after their write is applied. Counters ([`ServerStats`]) and state views
 //! ([`DatasetView`], [`DocumentView`]) let tests assert on what the server
 //! actually saw and stored.
 //!
@@ -126,6 +127,24 @@ impl DifyServer {
     /// Removes the fault plan.
     pub fn clear_faults(&self) {
         self.shared.set_faults(None);
+    }
+
+    /// Turns Dify Cloud's rate limit on (`Some(per_minute)`), changes it, or
+    /// turns it off, as [`DifyServerBuilder::cloud_rate_limit`] would have at
+    /// start. The sliding window starts empty.
+    pub fn set_cloud_rate_limit(&self, per_minute: Option<u32>) {
+        self.shared.set_cloud_rate_limit(per_minute);
+    }
+
+    /// Arms the keep-alive race `times` times: the next `times` requests
+    /// that arrive on a kept-alive connection (one that has served a request
+    /// and is idle) find it closed at the moment they arrive, without a byte
+    /// of them read, as when gunicorn's keep-alive timer fires just as a
+    /// client reuses the connection. Those requests are never processed or
+    /// counted as requests; [`ServerStats::connections_closed_on_arrival`]
+    /// counts them. A new connection's first request is never affected.
+    pub fn close_idle_on_arrival(&self, times: u64) {
+        self.shared.arm_close_on_arrival(times);
     }
 
     /// Every knowledge base, oldest first.
@@ -276,6 +295,9 @@ pub struct ServerStats {
     pub connections_accepted: u64,
     /// Keep-alive connections the server closed for being idle.
     pub connections_closed_idle: u64,
+    /// Kept-alive connections closed as a request arrived on them (see
+    /// [`DifyServer::close_idle_on_arrival`]).
+    pub connections_closed_on_arrival: u64,
     /// Requests received, whatever their outcome.
     pub requests_total: u64,
     /// Requests per route key (see [`routes`]); unknown paths are not listed.

@@ -1,9 +1,10 @@
 //! Replays the exchanges recorded from a real Dify 1.13.2 against a fresh
 //! test server and compares what a client relies on: the status code, the
 //! error `code`, the content type family, the `X-Version`, `Connection` and
-//! `WWW-Authenticate` headers, and the sets of JSON field names (top level,
+//! `WWW-Authenticate` headers, the sets of JSON field names (top level,
 //! plus the first item of a `data` list or array and the `document`
-//! object).
+//! object), and the error messages that clients have to match on because
+//! Dify gives no distinct code for them.
 //!
 //! Server-generated ids differ between the recording and this server, so
 //! ids are learnt as the replay goes: wherever a recorded response carries
@@ -34,6 +35,18 @@ const NOT_IMPLEMENTED: &[(&str, &str)] = &[
     ("create_tag", "1.13.2 bug (binding_count type) made tags answer 400; tags work here"),
     ("list_tags", "1.13.2 bug (binding_count type) made tags answer 400; tags work here"),
 ];
+
+/// Message fragments dify-client's error predicates match on
+/// (`is_duplicate_name`, `is_document_not_available`, `is_rate_limited`),
+/// lowercase. A recorded message containing one must come back verbatim,
+/// and no other message may contain one.
+const RELIED_ON_MESSAGES: &[&str] =
+    &["already exists", "document is not available", "knowledge base request rate limit"];
+
+/// Dify Cloud's rate-limit message, as api.md §2 quotes it (self-hosted
+/// transcripts cannot contain it).
+const CLOUD_RATE_LIMIT_MESSAGE: &str =
+    "Sorry, you have reached the knowledge base request rate limit of your subscription.";
 
 type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -68,16 +81,48 @@ async fn transcripts_replay_against_the_test_server() {
     let total = exchanges.len();
     let implemented = total - skipped;
     let matched = outcomes.iter().filter(|o| o.problems.is_empty()).count();
+    let message_checks = exchanges
+        .iter()
+        .filter(|ex| relied_on(ex["response"]["json"]["message"].as_str().unwrap_or("")))
+        .count();
     for o in outcomes.iter().filter(|o| !o.problems.is_empty()) {
         println!("MISMATCH {}: {}", o.name, o.problems.join("; "));
     }
     println!(
         "conformance: {matched}/{total} exchanges match ({:.1}%), {matched}/{implemented} of \
-         those implemented ({:.1}%)",
+         those implemented ({:.1}%); {message_checks} recorded messages that client predicates \
+         rely on compared verbatim",
         100.0 * matched as f64 / total as f64,
         100.0 * matched as f64 / implemented as f64
     );
     assert_eq!(matched, implemented, "every implemented exchange must match");
+    assert!(message_checks >= 4, "the transcripts carry the relied-on messages");
+}
+
+/// Whether a message contains a fragment some client predicate matches.
+fn relied_on(message: &str) -> bool {
+    let message = message.to_lowercase();
+    RELIED_ON_MESSAGES.iter().any(|phrase| message.contains(phrase))
+}
+
+#[tokio::test]
+async fn cloud_rate_limit_message_is_the_documented_one() {
+    let server = DifyServer::builder().cloud_rate_limit(Some(1)).start().await.expect("starts");
+    let client: HttpClient = Client::builder(TokioExecutor::new()).build_http();
+    let mut last = Value::Null;
+    for name in ["a", "b"] {
+        let request = http::Request::post(format!("{}/datasets", server.base_url()))
+            .header("authorization", format!("Bearer {}", server.api_key()))
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(format!("{{\"name\": \"{name}\"}}"))))
+            .expect("request builds");
+        let response = client.request(request).await.expect("server answers");
+        let bytes = response.into_body().collect().await.expect("body reads").to_bytes();
+        last = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    }
+    assert_eq!(last["code"], "forbidden");
+    assert_eq!(last["message"], CLOUD_RATE_LIMIT_MESSAGE);
+    assert!(relied_on(CLOUD_RATE_LIMIT_MESSAGE));
 }
 
 async fn replay(
@@ -221,6 +266,11 @@ fn compare(recorded: &Value, status: u16, content_type: &str, ours: &Value) -> V
     let want = &recorded["json"];
     if want["code"] != ours["code"] {
         problems.push(format!("code {}, recorded {}", ours["code"], want["code"]));
+    }
+    let (want_message, our_message) =
+        (want["message"].as_str().unwrap_or(""), ours["message"].as_str().unwrap_or(""));
+    if (relied_on(want_message) || relied_on(our_message)) && want_message != our_message {
+        problems.push(format!("message {our_message:?}, recorded {want_message:?}"));
     }
     compare_keys("body", want, ours, &mut problems);
     compare_keys("document", &want["document"], &ours["document"], &mut problems);

@@ -198,7 +198,7 @@ async fn every_response_says_keep_alive_and_the_version() {
     assert_eq!(server.stats().connections_accepted, 1, "one connection reused");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn idle_connections_are_closed_without_a_word() {
     let server = DifyServer::builder()
         .idle_timeout(Some(Duration::from_millis(150)))
@@ -213,7 +213,7 @@ async fn idle_connections_are_closed_without_a_word() {
     assert_eq!(server.stats().connections_closed_idle, 1);
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn the_idle_clock_stops_while_a_request_is_handled() {
     let server = DifyServer::builder()
         .idle_timeout(Some(Duration::from_millis(50)))
@@ -342,6 +342,62 @@ async fn cloud_rate_limit_counts_rejected_calls() {
     // The three calls at t=0 left the window; the rejected one at t=30 did not.
     assert_eq!(conn.api("POST", "/datasets", Some(json!({"name": "e"}))).await.0, 200);
     assert_eq!(conn.api("POST", "/datasets", Some(json!({"name": "f"}))).await.0, 403);
+}
+
+#[tokio::test(start_paused = true)]
+async fn cloud_rate_limit_can_be_switched_at_runtime() {
+    let server = DifyServer::start().await.expect("starts");
+    let mut conn = Conn::open(&server).await;
+    for name in ["a", "b", "c"] {
+        assert_eq!(conn.api("POST", "/datasets", Some(json!({"name": name}))).await.0, 200);
+    }
+
+    server.set_cloud_rate_limit(Some(1));
+    assert_eq!(conn.api("POST", "/datasets", Some(json!({"name": "d"}))).await.0, 200, "fresh");
+    assert_eq!(conn.api("POST", "/datasets", Some(json!({"name": "e"}))).await.0, 403);
+
+    server.set_cloud_rate_limit(None);
+    assert_eq!(conn.api("POST", "/datasets", Some(json!({"name": "f"}))).await.0, 200);
+}
+
+#[tokio::test]
+async fn cloud_rate_limit_fault_answers_on_any_route() {
+    let server = DifyServer::start().await.expect("starts");
+    server.set_faults(FaultPlan::new(
+        1,
+        vec![FaultRule::once(Some(routes::LIST_DATASETS), Fault::CloudRateLimit)],
+    ));
+    let mut conn = Conn::open(&server).await;
+
+    let (status, body) = conn.api("GET", "/datasets", None).await;
+    assert_eq!((status, body["code"].as_str()), (403, Some("forbidden")));
+    assert!(body["message"].as_str().unwrap_or("").contains("rate limit"), "{body}");
+    assert_eq!(conn.api("GET", "/datasets", None).await.0, 200);
+    assert_eq!(server.stats().faults("cloud_rate_limit"), 1);
+}
+
+#[tokio::test]
+async fn kept_alive_connection_closes_as_the_next_request_arrives() {
+    let server = DifyServer::start().await.expect("starts");
+    let mut conn = Conn::open(&server).await;
+    let ds = new_dataset(&mut conn, "race").await;
+    server.close_idle_on_arrival(1);
+
+    let lost = within(conn.call("GET", &format!("/datasets/{ds}"), None)).await;
+
+    assert!(lost.is_none(), "closed without an answer");
+    let stats = server.stats();
+    assert_eq!(stats.connections_closed_on_arrival, 1);
+    assert_eq!(stats.requests_total, 1, "the request was never read");
+    // Only kept-alive connections are affected, and only as often as armed.
+    server.close_idle_on_arrival(1);
+    let mut fresh = Conn::open(&server).await;
+    assert_eq!(fresh.api("GET", &format!("/datasets/{ds}"), None).await.0, 200);
+    assert!(within(fresh.call("GET", &format!("/datasets/{ds}"), None)).await.is_none());
+    let mut third = Conn::open(&server).await;
+    assert_eq!(third.api("GET", &format!("/datasets/{ds}"), None).await.0, 200);
+    assert_eq!(third.api("GET", &format!("/datasets/{ds}"), None).await.0, 200);
+    assert_eq!(server.stats().connections_closed_on_arrival, 2);
 }
 
 #[tokio::test(start_paused = true)]

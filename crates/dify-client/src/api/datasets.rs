@@ -1,44 +1,31 @@
 //! Dataset endpoints.
 
 use crate::client::DifyClient;
+use crate::endpoints::{
+    CREATE_DATASET, DELETE_DATASET, GET_DATASET, LIST_DATASETS, UPDATE_DATASET,
+};
 use crate::error::Result;
-use crate::retry::Idempotency::{NaturalKey, Safe, Unsafe};
-use crate::transport::{Call, Endpoint, Verb};
+use crate::transport::Call;
 use crate::types::{CreateDatasetRequest, Dataset, ListDatasetsQuery, Page, UpdateDatasetRequest};
-
-const CREATE: Endpoint =
-    Endpoint { verb: Verb::Post, route: "POST /datasets", class: NaturalKey, counted: true };
-const LIST: Endpoint =
-    Endpoint { verb: Verb::Get, route: "GET /datasets", class: Safe, counted: false };
-const GET: Endpoint =
-    Endpoint { verb: Verb::Get, route: "GET /datasets/{dataset_id}", class: Safe, counted: false };
-const UPDATE: Endpoint = Endpoint {
-    verb: Verb::Patch,
-    route: "PATCH /datasets/{dataset_id}",
-    class: Unsafe,
-    counted: true,
-};
-const DELETE: Endpoint = Endpoint {
-    verb: Verb::Delete,
-    route: "DELETE /datasets/{dataset_id}",
-    class: Safe,
-    counted: true,
-};
 
 impl DifyClient {
     /// Creates a dataset.
     ///
-    /// Retried after a lost reply; the retry may then answer "duplicate"
-    /// ([`Error::is_duplicate_name`](crate::Error::is_duplicate_name)), which
-    /// [`ensure_dataset`](Self::ensure_dataset) resolves.
+    /// Retried after a lost reply. If the retry then finds the name taken,
+    /// the lost attempt created it: the dataset is looked up by name and
+    /// returned, so one call never leaves a dataset behind and reports an
+    /// error. To get-or-create, use [`ensure_dataset`](Self::ensure_dataset).
     ///
     /// # Errors
     ///
-    /// 409 when the name is taken, 400 for invalid fields, and transport,
-    /// breaker and rate-limit errors as for every call.
+    /// 409 ([`Error::is_duplicate_name`](crate::Error::is_duplicate_name))
+    /// when the name was taken before the call, 400 for invalid fields, and
+    /// transport, breaker and rate-limit errors as for every call.
     pub async fn create_dataset(&self, request: &CreateDatasetRequest) -> Result<Dataset> {
         let action = format!("creating dataset {:?}", request.name);
-        self.json(Call::new(CREATE, self.url(&["datasets"]), action).json(request)?).await
+        let url = self.url(&action, &["datasets"])?;
+        let call = Call::new(CREATE_DATASET, url, action).json(request)?;
+        self.create_keyed(call, || self.find_dataset(&request.name)).await
     }
 
     /// Lists one page of datasets.
@@ -47,9 +34,10 @@ impl DifyClient {
     ///
     /// Any API or transport error.
     pub async fn list_datasets(&self, query: &ListDatasetsQuery) -> Result<Page<Dataset>> {
-        let mut url = self.url(&["datasets"]);
+        let action = "listing datasets".to_owned();
+        let mut url = self.url(&action, &["datasets"])?;
         url.query_pairs_mut().extend_pairs(query.pairs());
-        self.json(Call::new(LIST, url, "listing datasets".into())).await
+        self.json(Call::new(LIST_DATASETS, url, action)).await
     }
 
     /// Reads one dataset.
@@ -59,7 +47,8 @@ impl DifyClient {
     /// 404 when it does not exist in the key's workspace.
     pub async fn get_dataset(&self, dataset_id: &str) -> Result<Dataset> {
         let action = format!("reading dataset {dataset_id}");
-        self.json(Call::new(GET, self.url(&["datasets", dataset_id]), action)).await
+        let url = self.url(&action, &["datasets", dataset_id])?;
+        self.json(Call::new(GET_DATASET, url, action)).await
     }
 
     /// Updates a dataset's settings.
@@ -73,18 +62,19 @@ impl DifyClient {
         request: &UpdateDatasetRequest,
     ) -> Result<Dataset> {
         let action = format!("updating dataset {dataset_id}");
-        self.json(Call::new(UPDATE, self.url(&["datasets", dataset_id]), action).json(request)?)
-            .await
+        let url = self.url(&action, &["datasets", dataset_id])?;
+        self.json(Call::new(UPDATE_DATASET, url, action).json(request)?).await
     }
 
-    /// Deletes a dataset and its documents. A 404 after a retried attempt
-    /// counts as success.
+    /// Deletes a dataset and its documents. A 404 after an attempt whose
+    /// reply was lost counts as success.
     ///
     /// # Errors
     ///
     /// 409 when apps use it, 404 when missing.
     pub async fn delete_dataset(&self, dataset_id: &str) -> Result<()> {
         let action = format!("deleting dataset {dataset_id}");
-        self.unit(Call::new(DELETE, self.url(&["datasets", dataset_id]), action)).await
+        let url = self.url(&action, &["datasets", dataset_id])?;
+        self.unit(Call::new(DELETE_DATASET, url, action)).await
     }
 }

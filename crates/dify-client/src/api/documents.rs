@@ -6,74 +6,16 @@ use std::pin::Pin;
 use futures_util::Stream;
 
 use crate::client::DifyClient;
+use crate::endpoints::{
+    CREATE_BY_FILE, CREATE_BY_TEXT, DELETE_DOCUMENT, DOCUMENT_STATUS, GET_DOCUMENT,
+    INDEXING_STATUS, LIST_DOCUMENTS, UPDATE_BY_FILE, UPDATE_BY_TEXT,
+};
 use crate::error::{Error, Result};
-use crate::retry::Idempotency::{Safe, Unsafe};
-use crate::transport::{Call, Endpoint, Verb};
+use crate::transport::Call;
 use crate::types::{
     CreateDocumentByTextRequest, Document, DocumentAction, DocumentSettings, DocumentWithBatch,
     FileUpload, IndexingStatusResponse, ListDocumentsQuery, MetadataMode, OperationResult, Page,
     UpdateDocumentByTextRequest,
-};
-
-const CREATE_BY_TEXT: Endpoint = Endpoint {
-    verb: Verb::Post,
-    route: "POST /datasets/{dataset_id}/document/create-by-text",
-    // Dify replaces an enabled same-name document in place, so a repeat
-    // leaves one document with the same content.
-    class: Safe,
-    counted: true,
-};
-const CREATE_BY_FILE: Endpoint = Endpoint {
-    verb: Verb::Post,
-    route: "POST /datasets/{dataset_id}/document/create-by-file",
-    // `duplicate: false` in the settings makes a repeat create a second
-    // document, so file creates are not assumed to be keyed.
-    class: Unsafe,
-    counted: true,
-};
-const UPDATE_BY_TEXT: Endpoint = Endpoint {
-    verb: Verb::Post,
-    route: "POST /datasets/{dataset_id}/documents/{document_id}/update-by-text",
-    // A repeat re-indexes again and fails "not available" while the first
-    // attempt is indexing.
-    class: Unsafe,
-    counted: true,
-};
-const UPDATE_BY_FILE: Endpoint = Endpoint {
-    verb: Verb::Patch,
-    route: "PATCH /datasets/{dataset_id}/documents/{document_id}",
-    class: Unsafe,
-    counted: true,
-};
-const LIST: Endpoint = Endpoint {
-    verb: Verb::Get,
-    route: "GET /datasets/{dataset_id}/documents",
-    class: Safe,
-    counted: false,
-};
-const GET: Endpoint = Endpoint {
-    verb: Verb::Get,
-    route: "GET /datasets/{dataset_id}/documents/{document_id}",
-    class: Safe,
-    counted: false,
-};
-const DELETE: Endpoint = Endpoint {
-    verb: Verb::Delete,
-    route: "DELETE /datasets/{dataset_id}/documents/{document_id}",
-    class: Safe,
-    counted: true,
-};
-const INDEXING_STATUS: Endpoint = Endpoint {
-    verb: Verb::Get,
-    route: "GET /datasets/{dataset_id}/documents/{batch}/indexing-status",
-    class: Safe,
-    counted: false,
-};
-const STATUS: Endpoint = Endpoint {
-    verb: Verb::Patch,
-    route: "PATCH /datasets/{dataset_id}/documents/status/{action}",
-    class: Safe,
-    counted: false,
 };
 
 /// Largest page the server serves; larger limits are cut silently.
@@ -84,7 +26,8 @@ pub type DocumentStream = Pin<Box<dyn Stream<Item = Result<Document>> + Send>>;
 
 impl DifyClient {
     /// Creates a document from text; an enabled document with the same name
-    /// is replaced in place (same id, new batch). Safe to retry.
+    /// is replaced in place (same id, new batch), which makes a retry after
+    /// a lost reply safe.
     ///
     /// # Errors
     ///
@@ -97,7 +40,7 @@ impl DifyClient {
         request: &CreateDocumentByTextRequest,
     ) -> Result<DocumentWithBatch> {
         let action = format!("creating document {:?} in dataset {dataset_id}", request.name);
-        let url = self.url(&["datasets", dataset_id, "document", "create-by-text"]);
+        let url = self.url(&action, &["datasets", dataset_id, "document", "create-by-text"])?;
         self.json(Call::new(CREATE_BY_TEXT, url, action).json(request)?).await
     }
 
@@ -116,7 +59,7 @@ impl DifyClient {
         let action =
             format!("creating document from file {:?} in dataset {dataset_id}", file.file_name);
         let data = settings_json(settings, &action)?;
-        let url = self.url(&["datasets", dataset_id, "document", "create-by-file"]);
+        let url = self.url(&action, &["datasets", dataset_id, "document", "create-by-file"])?;
         self.json(Call::new(CREATE_BY_FILE, url, action).multipart(Some(file), Some(data))).await
     }
 
@@ -134,11 +77,14 @@ impl DifyClient {
         request: &UpdateDocumentByTextRequest,
     ) -> Result<DocumentWithBatch> {
         let action = format!("updating document {document_id} in dataset {dataset_id}");
-        let url = self.url(&["datasets", dataset_id, "documents", document_id, "update-by-text"]);
+        let segments = ["datasets", dataset_id, "documents", document_id, "update-by-text"];
+        let url = self.url(&action, &segments)?;
         self.json(Call::new(UPDATE_BY_TEXT, url, action).json(request)?).await
     }
 
-    /// Replaces a document's file and/or settings (PATCH multipart).
+    /// Replaces a document's file and/or settings (multipart). Sent to the
+    /// `POST …/update-by-file` alias, which every server version routes;
+    /// the canonical `PATCH` form is missing on servers up to 1.13.
     ///
     /// # Errors
     ///
@@ -153,7 +99,8 @@ impl DifyClient {
     ) -> Result<DocumentWithBatch> {
         let action = format!("updating document {document_id} from a file in dataset {dataset_id}");
         let data = settings_json(settings, &action)?;
-        let url = self.url(&["datasets", dataset_id, "documents", document_id]);
+        let segments = ["datasets", dataset_id, "documents", document_id, "update-by-file"];
+        let url = self.url(&action, &segments)?;
         self.json(Call::new(UPDATE_BY_FILE, url, action).multipart(file, Some(data))).await
     }
 
@@ -168,9 +115,9 @@ impl DifyClient {
         query: &ListDocumentsQuery,
     ) -> Result<Page<Document>> {
         let action = format!("listing documents of dataset {dataset_id}");
-        let mut url = self.url(&["datasets", dataset_id, "documents"]);
+        let mut url = self.url(&action, &["datasets", dataset_id, "documents"])?;
         url.query_pairs_mut().extend_pairs(query.pairs());
-        self.json(Call::new(LIST, url, action)).await
+        self.json(Call::new(LIST_DOCUMENTS, url, action)).await
     }
 
     /// Streams every document matching `query`, page by page (the page size
@@ -202,20 +149,21 @@ impl DifyClient {
         mode: MetadataMode,
     ) -> Result<Document> {
         let action = format!("reading document {document_id} in dataset {dataset_id}");
-        let mut url = self.url(&["datasets", dataset_id, "documents", document_id]);
+        let mut url = self.url(&action, &["datasets", dataset_id, "documents", document_id])?;
         url.query_pairs_mut().append_pair("metadata", mode.as_str());
-        self.json(Call::new(GET, url, action)).await
+        self.json(Call::new(GET_DOCUMENT, url, action)).await
     }
 
-    /// Deletes a document. A 404 after a retried attempt counts as success.
+    /// Deletes a document. A 404 after an attempt whose reply was lost
+    /// counts as success.
     ///
     /// # Errors
     ///
     /// 404 when missing, 403 when archived, 400 while indexing.
     pub async fn delete_document(&self, dataset_id: &str, document_id: &str) -> Result<()> {
         let action = format!("deleting document {document_id} in dataset {dataset_id}");
-        let url = self.url(&["datasets", dataset_id, "documents", document_id]);
-        self.unit(Call::new(DELETE, url, action)).await
+        let url = self.url(&action, &["datasets", dataset_id, "documents", document_id])?;
+        self.unit(Call::new(DELETE_DOCUMENT, url, action)).await
     }
 
     /// Indexing progress of the documents of one batch.
@@ -229,12 +177,18 @@ impl DifyClient {
         batch: &str,
     ) -> Result<IndexingStatusResponse> {
         let action = format!("reading indexing status of batch {batch} in dataset {dataset_id}");
-        let url = self.url(&["datasets", dataset_id, "documents", batch, "indexing-status"]);
+        let segments = ["datasets", dataset_id, "documents", batch, "indexing-status"];
+        let url = self.url(&action, &segments)?;
         self.json(Call::new(INDEXING_STATUS, url, action)).await
     }
 
     /// Enables, disables, archives or un-archives many documents; unknown
     /// ids are skipped by the server.
+    ///
+    /// Not repeated after a lost reply: the change starts a background task
+    /// during which a second copy answers 400 "is being indexed", so the
+    /// call fails with [`Error::Transport`] (`maybe_sent`) instead; read the
+    /// documents to learn whether it applied.
     ///
     /// # Errors
     ///
@@ -254,8 +208,9 @@ impl DifyClient {
             document_ids.len(),
             action.as_str()
         );
-        let url = self.url(&["datasets", dataset_id, "documents", "status", action.as_str()]);
-        self.json(Call::new(STATUS, url, what).json(&Body { document_ids })?).await
+        let segments = ["datasets", dataset_id, "documents", "status", action.as_str()];
+        let url = self.url(&what, &segments)?;
+        self.json(Call::new(DOCUMENT_STATUS, url, what).json(&Body { document_ids })?).await
     }
 }
 

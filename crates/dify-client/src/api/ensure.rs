@@ -3,8 +3,14 @@
 //! Dify has no client-chosen ids and no idempotency keys; names are the only
 //! stable handles. Dataset names are unique per workspace (409 on create),
 //! metadata field names per dataset (400 "already exists"). These helpers
-//! turn "create, or find the one that exists" into one call that is also
-//! safe after a create whose reply was lost.
+//! look the name up first (lists are free under Dify Cloud's rate limit,
+//! creates are not), create only when it is missing, and look up again when
+//! the create finds the name taken after all: another writer got there in
+//! between. A create whose reply was lost is resolved inside the create
+//! itself (see [`DifyClient::create_dataset`]). Between the lookup and the
+//! create nothing is locked, so two writers racing on one new name can both
+//! see it missing; the loser's create answers "duplicate" and resolves to
+//! the winner's object.
 
 use crate::client::DifyClient;
 use crate::error::{Error, Result};
@@ -17,9 +23,9 @@ impl DifyClient {
     /// Returns the dataset called `name`, creating it from `request` (whose
     /// name is replaced by `name`) if none exists.
     ///
-    /// Creates first; on "duplicate" it lists datasets whose name contains
-    /// `name` (including other members' private ones) and picks the exact
-    /// match.
+    /// Looks the name up first, among datasets whose name contains `name`
+    /// (including other members' private ones), and picks the exact match;
+    /// creates only when there is none.
     ///
     /// # Errors
     ///
@@ -31,6 +37,9 @@ impl DifyClient {
         name: &str,
         request: &CreateDatasetRequest,
     ) -> Result<Dataset> {
+        if let Some(found) = self.find_dataset(name).await? {
+            return Ok(found);
+        }
         let request = CreateDatasetRequest { name: name.to_owned(), ..request.clone() };
         match self.create_dataset(&request).await {
             Ok(dataset) => {
@@ -105,7 +114,8 @@ impl DifyClient {
         }
     }
 
-    async fn find_metadata_field(
+    /// Finds a metadata field of a dataset by exact name.
+    pub(crate) async fn find_metadata_field(
         &self,
         dataset_id: &str,
         name: &str,

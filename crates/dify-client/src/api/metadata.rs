@@ -1,64 +1,23 @@
 //! Metadata field and assignment endpoints.
 
 use crate::client::DifyClient;
+use crate::endpoints::{
+    ASSIGN_METADATA, BUILT_IN_METADATA, CREATE_METADATA, DELETE_METADATA, LIST_METADATA,
+    RENAME_METADATA, TOGGLE_BUILT_IN_METADATA,
+};
 use crate::error::Result;
-use crate::retry::Idempotency::{NaturalKey, Safe, Unsafe};
-use crate::transport::{Call, Endpoint, Verb};
+use crate::retry::Idempotency::{Safe, Unsafe};
+use crate::transport::Call;
 use crate::types::{
     AssignMetadataRequest, BuiltInFields, CreateMetadataBody, MetadataField, MetadataFieldList,
     MetadataType, OperationResult,
 };
 
-const CREATE: Endpoint = Endpoint {
-    verb: Verb::Post,
-    route: "POST /datasets/{dataset_id}/metadata",
-    class: NaturalKey,
-    counted: true,
-};
-const LIST: Endpoint = Endpoint {
-    verb: Verb::Get,
-    route: "GET /datasets/{dataset_id}/metadata",
-    class: Safe,
-    counted: false,
-};
-const RENAME: Endpoint = Endpoint {
-    verb: Verb::Patch,
-    route: "PATCH /datasets/{dataset_id}/metadata/{metadata_id}",
-    // Older servers reject renaming to the current name, so a repeat after
-    // a lost reply would fail.
-    class: Unsafe,
-    counted: true,
-};
-const DELETE: Endpoint = Endpoint {
-    verb: Verb::Delete,
-    route: "DELETE /datasets/{dataset_id}/metadata/{metadata_id}",
-    class: Safe,
-    counted: true,
-};
-const BUILT_IN: Endpoint = Endpoint {
-    verb: Verb::Get,
-    route: "GET /datasets/{dataset_id}/metadata/built-in",
-    class: Safe,
-    counted: false,
-};
-const BUILT_IN_TOGGLE: Endpoint = Endpoint {
-    verb: Verb::Post,
-    route: "POST /datasets/{dataset_id}/metadata/built-in/{action}",
-    class: Safe,
-    counted: true,
-};
-const ASSIGN: Endpoint = Endpoint {
-    verb: Verb::Post,
-    route: "POST /datasets/{dataset_id}/documents/metadata",
-    // Decided per request: see `assign_metadata`.
-    class: Unsafe,
-    counted: true,
-};
-
 impl DifyClient {
-    /// Creates a metadata field. Retried after a lost reply; the retry may
-    /// answer "already exists", which
-    /// [`ensure_metadata_field`](Self::ensure_metadata_field) resolves.
+    /// Creates a metadata field. Retried after a lost reply; if the retry
+    /// finds the name taken, the field the lost attempt created is looked up
+    /// and returned. To get-or-create, use
+    /// [`ensure_metadata_field`](Self::ensure_metadata_field).
     ///
     /// # Errors
     ///
@@ -70,8 +29,10 @@ impl DifyClient {
         kind: MetadataType,
     ) -> Result<MetadataField> {
         let action = format!("creating metadata field {name:?} in dataset {dataset_id}");
-        let url = self.url(&["datasets", dataset_id, "metadata"]);
-        self.json(Call::new(CREATE, url, action).json(&CreateMetadataBody { kind, name })?).await
+        let url = self.url(&action, &["datasets", dataset_id, "metadata"])?;
+        let call =
+            Call::new(CREATE_METADATA, url, action).json(&CreateMetadataBody { kind, name })?;
+        self.create_keyed(call, || self.find_metadata_field(dataset_id, name)).await
     }
 
     /// Lists a dataset's custom metadata fields.
@@ -81,7 +42,8 @@ impl DifyClient {
     /// 404 for an unknown dataset.
     pub async fn list_metadata_fields(&self, dataset_id: &str) -> Result<MetadataFieldList> {
         let action = format!("listing metadata fields of dataset {dataset_id}");
-        self.json(Call::new(LIST, self.url(&["datasets", dataset_id, "metadata"]), action)).await
+        let url = self.url(&action, &["datasets", dataset_id, "metadata"])?;
+        self.json(Call::new(LIST_METADATA, url, action)).await
     }
 
     /// Renames a metadata field (the key changes in every bound document).
@@ -101,23 +63,21 @@ impl DifyClient {
         }
         let action =
             format!("renaming metadata field {metadata_id} to {name:?} in dataset {dataset_id}");
-        let url = self.url(&["datasets", dataset_id, "metadata", metadata_id]);
-        self.json(Call::new(RENAME, url, action).json(&Body { name })?).await
+        let url = self.url(&action, &["datasets", dataset_id, "metadata", metadata_id])?;
+        self.json(Call::new(RENAME_METADATA, url, action).json(&Body { name })?).await
     }
 
-    /// Deletes a metadata field and its values.
+    /// Deletes a metadata field and its values. "Not found" (404, or 400
+    /// on some versions) after an attempt whose reply was lost counts as
+    /// success.
     ///
     /// # Errors
     ///
     /// 400 "Metadata not found." on some versions for an unknown id.
     pub async fn delete_metadata_field(&self, dataset_id: &str, metadata_id: &str) -> Result<()> {
         let action = format!("deleting metadata field {metadata_id} in dataset {dataset_id}");
-        self.unit(Call::new(
-            DELETE,
-            self.url(&["datasets", dataset_id, "metadata", metadata_id]),
-            action,
-        ))
-        .await
+        let url = self.url(&action, &["datasets", dataset_id, "metadata", metadata_id])?;
+        self.unit(Call::new(DELETE_METADATA, url, action)).await
     }
 
     /// Lists the built-in fields (`document_name`, `uploader`, ...).
@@ -127,12 +87,8 @@ impl DifyClient {
     /// 404 for an unknown dataset.
     pub async fn built_in_metadata_fields(&self, dataset_id: &str) -> Result<BuiltInFields> {
         let action = format!("listing built-in metadata fields of dataset {dataset_id}");
-        self.json(Call::new(
-            BUILT_IN,
-            self.url(&["datasets", dataset_id, "metadata", "built-in"]),
-            action,
-        ))
-        .await
+        let url = self.url(&action, &["datasets", dataset_id, "metadata", "built-in"])?;
+        self.json(Call::new(BUILT_IN_METADATA, url, action)).await
     }
 
     /// Enables or disables the built-in fields (idempotent).
@@ -147,8 +103,8 @@ impl DifyClient {
     ) -> Result<OperationResult> {
         let toggle = if enabled { "enable" } else { "disable" };
         let action = format!("setting built-in metadata to {toggle} in dataset {dataset_id}");
-        let url = self.url(&["datasets", dataset_id, "metadata", "built-in", toggle]);
-        self.json(Call::new(BUILT_IN_TOGGLE, url, action)).await
+        let url = self.url(&action, &["datasets", dataset_id, "metadata", "built-in", toggle])?;
+        self.json(Call::new(TOGGLE_BUILT_IN_METADATA, url, action)).await
     }
 
     /// Assigns metadata values to many documents in one call.
@@ -170,7 +126,7 @@ impl DifyClient {
             request.operation_data.len()
         );
         let class = if request.is_full_replace() { Safe } else { Unsafe };
-        let url = self.url(&["datasets", dataset_id, "documents", "metadata"]);
-        self.json(Call::new(ASSIGN, url, action).class(class).json(request)?).await
+        let url = self.url(&action, &["datasets", dataset_id, "documents", "metadata"])?;
+        self.json(Call::new(ASSIGN_METADATA, url, action).class(class).json(request)?).await
     }
 }

@@ -1,9 +1,9 @@
 //! One async method per endpoint, grouped by resource.
 //!
-//! Each file declares its endpoints as [`Endpoint`](crate::transport::Endpoint)
-//! constants next to the methods using them, so an endpoint's retry class
-//! and rate-limit accounting are visible where it is called. The natural-key
-//! helpers (`ensure_*`) live in [`ensure`].
+//! The endpoints themselves (route, retry class, rate-limit accounting) are
+//! declared in one table, [`crate::endpoints`]; the methods here build the
+//! URL and body and name what they attempt. The natural-key helpers
+//! (`ensure_*`) live in [`ensure`].
 
 mod datasets;
 mod documents;

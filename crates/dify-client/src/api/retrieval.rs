@@ -1,18 +1,10 @@
 //! The retrieve (hit-testing) endpoint.
 
 use crate::client::DifyClient;
+use crate::endpoints::RETRIEVE;
 use crate::error::Result;
-use crate::retry::Idempotency::Safe;
-use crate::transport::{Call, Endpoint, Verb};
+use crate::transport::Call;
 use crate::types::{RetrieveRequest, RetrieveResponse};
-
-const RETRIEVE: Endpoint = Endpoint {
-    verb: Verb::Post,
-    route: "POST /datasets/{dataset_id}/retrieve",
-    // Its only side effects are hit counters and a query log.
-    class: Safe,
-    counted: true,
-};
 
 impl DifyClient {
     /// Searches a dataset.
@@ -27,7 +19,7 @@ impl DifyClient {
         request: &RetrieveRequest,
     ) -> Result<RetrieveResponse> {
         let action = format!("retrieving from dataset {dataset_id}");
-        let url = self.url(&["datasets", dataset_id, "retrieve"]);
+        let url = self.url(&action, &["datasets", dataset_id, "retrieve"])?;
         self.json(Call::new(RETRIEVE, url, action).json(request)?).await
     }
 }

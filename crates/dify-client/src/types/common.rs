@@ -1,7 +1,9 @@
 //! Shapes shared by several endpoints: pages, simple results, and the serde
 //! helpers that make parsing forgiving.
 
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
+use serde_json::Value;
 
 /// One page of a list endpoint.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -59,6 +61,33 @@ where
     Ok(Option::<T>::deserialize(deserializer)?.unwrap_or_default())
 }
 
+/// Reads an optional nested object, treating one whose shape this crate
+/// does not understand like a missing one: an odd setting nested in a
+/// dataset must not fail a whole page of datasets.
+pub(crate) fn lenient_option<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let value = Option::<Value>::deserialize(deserializer)?;
+    Ok(value.and_then(|value| serde_json::from_value(value).ok()))
+}
+
+/// Reads a list, skipping items whose shape this crate does not understand
+/// (and treating `null` or a non-list as empty), for the same reason as
+/// [`lenient_option`].
+pub(crate) fn lenient_vec<'de, D, T>(deserializer: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let items = match Option::<Value>::deserialize(deserializer)? {
+        Some(Value::Array(items)) => items,
+        _ => return Ok(Vec::new()),
+    };
+    Ok(items.into_iter().filter_map(|item| serde_json::from_value(item).ok()).collect())
+}
+
 /// Accepts a count sent either as a number or as a string (tags'
 /// `binding_count` is a string).
 pub(crate) fn lenient_count<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
@@ -98,6 +127,23 @@ mod tests {
         assert!(page(20, 5, 20, 100).is_last(20), "exactly full last page");
         assert!(!page(20, 4, 20, 100).is_last(20));
         assert!(!page(100, 1, 100, 250).is_last(500), "capped limit");
+    }
+
+    #[test]
+    fn odd_nested_values_are_dropped_not_fatal() {
+        #[derive(Deserialize)]
+        struct Holder {
+            #[serde(default, deserialize_with = "lenient_option")]
+            one: Option<OperationResult>,
+            #[serde(default, deserialize_with = "lenient_vec")]
+            many: Vec<OperationResult>,
+        }
+        let held: Holder =
+            serde_json::from_str(r#"{"one": 7, "many": [{"result": "a"}, 3, null]}"#).unwrap();
+        assert_eq!(held.one, None);
+        assert_eq!(held.many, [OperationResult { result: "a".into() }]);
+        let held: Holder = serde_json::from_str(r#"{"many": "x"}"#).unwrap();
+        assert!(held.one.is_none() && held.many.is_empty());
     }
 
     #[test]

@@ -4,16 +4,20 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::null_as_default;
+use super::common::{lenient_option, lenient_vec, null_as_default};
 use super::{DocForm, IndexingTechnique, MetadataType, Permission, RetrievalModel, TagRef};
 
 /// A dataset as Dify describes it.
+///
+/// `id` is required, so a body that is not a dataset fails to decode
+/// instead of producing one without an id; everything else is optional,
+/// and nested settings whose shape is not understood read as absent.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
 pub struct Dataset {
     /// Server-assigned id (UUID).
     pub id: String,
     /// Name, unique in the workspace (1..=40 chars).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Description.
     pub description: Option<String>,
@@ -46,14 +50,15 @@ pub struct Dataset {
     /// Whether the embedding model is usable.
     pub embedding_available: Option<bool>,
     /// Stored retrieval setting.
+    #[serde(default, deserialize_with = "lenient_option")]
     pub retrieval_model_dict: Option<RetrievalModel>,
     /// Tags bound to the dataset.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_vec")]
     pub tags: Vec<TagRef>,
     /// Chunk structure, null until the first document.
     pub doc_form: Option<DocForm>,
     /// Metadata fields (built-ins appear with id `built-in` when enabled).
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_vec")]
     pub doc_metadata: Vec<DatasetMetadataField>,
     /// Whether built-in metadata fields are enabled.
     pub built_in_field_enabled: Option<bool>,

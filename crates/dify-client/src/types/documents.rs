@@ -5,18 +5,19 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::null_as_default;
+use super::common::{lenient_vec, null_as_default};
 use super::{DocForm, DocumentMetadataValue, IndexingTechnique, ProcessRule, RetrievalModel};
 
 /// A document, from create/update answers, lists and the detail endpoint.
 /// Fields the variant at hand lacks are `None` (e.g. `metadata=only`
-/// returns just `id`, `doc_type` and `doc_metadata`).
+/// returns just `id`, `doc_type` and `doc_metadata`). `id` is required, so
+/// a body that is not a document fails to decode.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
 pub struct Document {
     /// Server-assigned id (UUID).
     pub id: String,
     /// Name (create paths truncate to 200 chars).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Position in the dataset.
     pub position: Option<u64>,
@@ -61,19 +62,19 @@ pub struct Document {
     /// Segments (detail only).
     pub segment_count: Option<u64>,
     /// Metadata values: empty when none are stored.
-    #[serde(deserialize_with = "null_as_default")]
+    #[serde(default, deserialize_with = "lenient_vec")]
     pub doc_metadata: Vec<DocumentMetadataValue>,
 }
 
 /// Answer of document create and update.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
-#[serde(default)]
 pub struct DocumentWithBatch {
     /// The document (for a same-name create, the existing one).
     pub document: Document,
     /// Indexing batch to poll with
     /// [`indexing_status`](crate::DifyClient::indexing_status); updates
     /// return the document's original batch.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub batch: String,
 }
 

@@ -21,19 +21,20 @@ pub enum MetadataType {
     Other,
 }
 
-/// A custom metadata field.
+/// A custom metadata field. `id` is required, so a body that is not a
+/// field fails to decode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub struct MetadataField {
     /// Field id (UUID).
     pub id: String,
     /// Field name (unique per dataset, not a built-in name).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// Value type.
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub kind: Option<MetadataType>,
     /// Documents bound to the field (list answers only).
-    #[serde(deserialize_with = "lenient_count")]
+    #[serde(default, deserialize_with = "lenient_count")]
     pub count: Option<u64>,
 }
 

@@ -3,20 +3,23 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::common::null_as_default;
+use super::common::{lenient_option, lenient_vec, null_as_default};
 
 /// How a dataset is searched; also the dataset's stored setting
-/// (`retrieval_model_dict`).
+/// (`retrieval_model_dict`). Read leniently: `null` and unknown values fall
+/// back to defaults or `Other`, and nested settings whose shape is not
+/// understood read as absent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct RetrievalModel {
     /// The search method.
+    #[serde(deserialize_with = "null_as_default")]
     pub search_method: SearchMethod,
     /// Whether results are reranked.
     #[serde(deserialize_with = "null_as_default")]
     pub reranking_enable: bool,
     /// The reranking model, when reranking by model.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient_option")]
     pub reranking_model: Option<RerankingModel>,
     /// How reranking is done.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -34,7 +37,7 @@ pub struct RetrievalModel {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weights: Option<Weights>,
     /// Filter on document metadata.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(skip_serializing_if = "Option::is_none", deserialize_with = "lenient_option")]
     pub metadata_filtering_conditions: Option<MetadataFilter>,
 }
 
@@ -119,20 +122,27 @@ pub type Weights = Value;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MetadataFilter {
     /// How conditions combine.
+    #[serde(default, deserialize_with = "null_as_default")]
     pub logical_operator: LogicalOperator,
-    /// The conditions.
-    #[serde(default)]
+    /// The conditions (`null` reads as none; conditions whose shape is not
+    /// understood are skipped).
+    #[serde(default, deserialize_with = "lenient_vec")]
     pub conditions: Vec<MetadataCondition>,
 }
 
 /// How metadata conditions combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum LogicalOperator {
-    /// All must hold.
+    /// All must hold (Dify's default).
+    #[default]
     And,
     /// Any must hold.
     Or,
+    /// A value this crate does not know (never sent).
+    #[serde(other)]
+    Other,
 }
 
 /// One metadata condition, e.g. `{name: "source_url", comparison_operator:

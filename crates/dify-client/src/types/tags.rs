@@ -5,19 +5,20 @@ use serde::{Deserialize, Serialize};
 
 use super::common::{lenient_count, null_as_default};
 
-/// A tag with its binding count.
+/// A tag with its binding count. `id` is required, so a body that is not
+/// a tag fails to decode.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(default)]
 pub struct Tag {
     /// Tag id.
     pub id: String,
     /// Tag name (1..=50 chars).
+    #[serde(default, deserialize_with = "null_as_default")]
     pub name: String,
     /// `knowledge`.
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub kind: Option<String>,
     /// Datasets bound (sent as a string by Dify).
-    #[serde(deserialize_with = "lenient_count")]
+    #[serde(default, deserialize_with = "lenient_count")]
     pub binding_count: Option<u64>,
 }
 

@@ -1,5 +1,5 @@
 //! Helpers shared by the integration tests: a client pointed at a test
-//! server, and a dataset ready to take documents.
+//! server, a dataset ready to take documents, and fault plans.
 
 #![allow(dead_code)]
 
@@ -9,7 +9,7 @@ use dify_client::{
     CreateDatasetRequest, CreateDocumentByTextRequest, Dataset, DifyClient, DifyClientBuilder,
     IndexingTechnique,
 };
-use test_support::dify::DifyServer;
+use test_support::dify::{DifyServer, FaultPlan, FaultRule};
 
 /// A builder for `server` with fast retries, so tests do not wait long.
 pub fn builder(server: &DifyServer) -> DifyClientBuilder {
@@ -35,4 +35,9 @@ pub async fn dataset(client: &DifyClient, name: &str) -> Dataset {
 /// A create-by-text request for an economy dataset.
 pub fn text_document(name: &str, text: &str) -> CreateDocumentByTextRequest {
     CreateDocumentByTextRequest::new(name, text, IndexingTechnique::Economy)
+}
+
+/// A fault plan with a fixed seed.
+pub fn plan(rules: Vec<FaultRule>) -> FaultPlan {
+    FaultPlan::new(7, rules)
 }

@@ -31,6 +31,11 @@ pub enum Fault {
         /// The `Retry-After` header value, sent verbatim.
         retry_after: Option<String>,
     },
+    /// Answer Dify Cloud's rate-limit 403 (`forbidden`, its message, no
+    /// `Retry-After`) without touching state, on any route, whatever
+    /// [`DifyServerBuilder::cloud_rate_limit`](super::DifyServerBuilder::cloud_rate_limit)
+    /// says.
+    CloudRateLimit,
 }
 
 impl Fault {
@@ -43,6 +48,7 @@ impl Fault {
             Fault::DropAfter => "drop_after",
             Fault::Stall(_) => "stall",
             Fault::TooManyRequests { .. } => "too_many_requests",
+            Fault::CloudRateLimit => "cloud_rate_limit",
         }
     }
 }

@@ -175,6 +175,15 @@ impl Reply {
         )
     }
 
+    /// Dify Cloud's answer past the knowledge request rate limit.
+    pub(crate) fn cloud_rate_limited() -> Reply {
+        Reply::error(
+            403,
+            "forbidden",
+            "Sorry, you have reached the knowledge base request rate limit of your subscription.",
+        )
+    }
+
     pub(crate) fn too_many(retry_after: Option<String>) -> Reply {
         let mut reply = Reply::error(429, "too_many_requests", "Too many requests.");
         if let Some(value) = retry_after {

@@ -122,8 +122,8 @@ pub const ALL: &[&str] = &[
 
 /// Routes that Dify Cloud's knowledge rate limit counts (api.md §2): writes,
 /// deletes and retrieval. Reads, indexing status, batch status and tags are
-/// free.
-pub(crate) fn is_rate_counted(route: &str) -> bool {
+/// free. Public so that clients can check their own accounting against it.
+pub fn is_rate_counted(route: &str) -> bool {
     matches!(
         route,
         CREATE_DATASET

@@ -6,13 +6,21 @@
 //! configured keep-alive, when a fault asks to drop it, or when the server
 //! shuts down. hyper-util's auto builder serves HTTP/1.1 and h2c alike.
 //!
+//! The socket is wrapped ([`ArrivalWatch`]) so that a test can arm the
+//! keep-alive race: a connection that already served a request is closed
+//! at the moment the next request arrives on it, before a byte of that
+//! request is read.
+//!
 //! The pipeline for one request: route → fault → auth → dataset lookup →
 //! rate limit → handler → post-write fault → latency → response.
 
 use std::collections::VecDeque;
+use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +30,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::time::Instant;
@@ -43,7 +52,11 @@ pub(crate) struct Shared {
     store: Mutex<Store>,
     stats: Mutex<ServerStats>,
     faults: Mutex<Option<FaultEngine>>,
+    /// The cloud rate limit in force; starts as configured, settable later.
+    cloud_rate_limit: Mutex<Option<u32>>,
     rate_window: Mutex<VecDeque<Instant>>,
+    /// Kept-alive connections still to close as their next request arrives.
+    close_on_arrival: AtomicU64,
 }
 
 /// A poisoned lock only means another test thread panicked mid-update; the
@@ -69,6 +82,28 @@ impl Shared {
         *lock(&self.faults) = plan.map(FaultEngine::new);
     }
 
+    /// Changes the cloud rate limit; the window starts empty.
+    pub(crate) fn set_cloud_rate_limit(&self, per_minute: Option<u32>) {
+        let mut limit = lock(&self.cloud_rate_limit);
+        lock(&self.rate_window).clear();
+        *limit = per_minute;
+    }
+
+    pub(crate) fn arm_close_on_arrival(&self, times: u64) {
+        self.close_on_arrival.store(times, Ordering::SeqCst);
+    }
+
+    /// Takes one armed close, if any is left.
+    fn take_close_on_arrival(&self) -> bool {
+        self.close_on_arrival
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    fn close_on_arrival_armed(&self) -> bool {
+        self.close_on_arrival.load(Ordering::SeqCst) > 0
+    }
+
     fn count(&self, f: impl FnOnce(&mut ServerStats)) {
         f(&mut lock(&self.stats));
     }
@@ -83,12 +118,15 @@ pub(crate) async fn spawn(
     let listener = TcpListener::bind(("127.0.0.1", 0)).await?;
     let addr = listener.local_addr()?;
     let store = Store::new(config.seed, config.indexing_delay);
+    let cloud_rate_limit = Mutex::new(config.cloud_rate_limit);
     let shared = Arc::new(Shared {
         config,
         store: Mutex::new(store),
         stats: Mutex::new(ServerStats::default()),
         faults: Mutex::new(faults.map(FaultEngine::new)),
+        cloud_rate_limit,
         rate_window: Mutex::new(VecDeque::new()),
+        close_on_arrival: AtomicU64::new(0),
     });
 
     tokio::spawn(accept_loop(listener, Arc::clone(&shared), shutdown));
@@ -120,6 +158,8 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, shutdown: Cance
 struct ConnState {
     /// Requests currently being handled; the idle clock only runs at zero.
     in_flight: AtomicUsize,
+    /// Requests this connection has received.
+    served: AtomicU64,
     /// Last time a request started or finished.
     last_activity: Mutex<Instant>,
     /// Wakes the idle watcher when activity happens.
@@ -139,6 +179,7 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, shutdown: Canc
     let _ = stream.set_nodelay(true);
     let conn_state = Arc::new(ConnState {
         in_flight: AtomicUsize::new(0),
+        served: AtomicU64::new(0),
         last_activity: Mutex::new(Instant::now()),
         activity: Notify::new(),
         kill: CancellationToken::new(),
@@ -149,7 +190,9 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, shutdown: Canc
     let svc_state = Arc::clone(&conn_state);
     let service = service_fn(move |req| handle(req, Arc::clone(&shared), Arc::clone(&svc_state)));
     let builder = auto::Builder::new(TokioExecutor::new());
-    let conn = builder.serve_connection(TokioIo::new(stream), service);
+    let io =
+        ArrivalWatch { stream, conn: Arc::clone(&conn_state), shared: Arc::clone(&stats_handle) };
+    let conn = builder.serve_connection(TokioIo::new(io), service);
     tokio::pin!(conn);
 
     tokio::select! {
@@ -163,12 +206,109 @@ async fn serve_connection(stream: TcpStream, shared: Arc<Shared>, shutdown: Canc
     }
 }
 
+/// The connection's socket, watched for the arrival of a request on an idle
+/// kept-alive connection.
+///
+/// When a close is armed ([`DifyServer::close_idle_on_arrival`](super::DifyServer::close_idle_on_arrival)),
+/// the connection has served a request and none is in flight, a read that
+/// finds new bytes waiting (peeked, not consumed) closes the connection
+/// instead of reading them. The unread request makes the kernel answer with
+/// a reset; the client has written its request and gets no reply, which is
+/// what it meets when a keep-alive timer fires just as it reuses the
+/// connection.
+struct ArrivalWatch {
+    stream: TcpStream,
+    conn: Arc<ConnState>,
+    shared: Arc<Shared>,
+}
+
+impl ArrivalWatch {
+    /// `Ready(true)` when the connection was just condemned.
+    fn poll_arrival(&self, cx: &mut Context<'_>) -> Poll<bool> {
+        let idle_reuse = self.conn.served.load(Ordering::SeqCst) > 0
+            && self.conn.in_flight.load(Ordering::SeqCst) == 0;
+        if !idle_reuse || !self.shared.close_on_arrival_armed() {
+            return Poll::Ready(false);
+        }
+        let mut first = [0u8; 1];
+        let mut peeked = ReadBuf::new(&mut first);
+        match self.stream.poll_peek(cx, &mut peeked) {
+            Poll::Pending => Poll::Pending,
+            // Bytes of a new request are waiting: close before reading them.
+            Poll::Ready(Ok(n)) if n > 0 && self.shared.take_close_on_arrival() => {
+                self.shared.count(|s| s.connections_closed_on_arrival += 1);
+                self.conn.kill.cancel();
+                Poll::Ready(true)
+            }
+            // End of stream or an error: let the normal read report it.
+            Poll::Ready(_) => Poll::Ready(false),
+        }
+    }
+}
+
+impl AsyncRead for ArrivalWatch {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.conn.kill.is_cancelled() {
+            // Condemned: the connection task drops the socket at its next
+            // poll, which may come after hyper's.
+            return Poll::Pending;
+        }
+        match this.poll_arrival(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(true) => Poll::Pending,
+            Poll::Ready(false) => Pin::new(&mut this.stream).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ArrivalWatch {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+}
+
 /// Resolves once the connection has had no request in flight for `timeout`.
 async fn idle_watch(state: Arc<ConnState>, timeout: Option<Duration>) {
     let Some(timeout) = timeout else {
         return std::future::pending().await;
     };
     loop {
+        if state.in_flight.load(Ordering::SeqCst) > 0 {
+            // The idle clock stops while a request is handled and restarts
+            // when it ends (which touches `last_activity` and notifies).
+            // Re-arming a deadline that has passed instead would spin.
+            state.activity.notified().await;
+            continue;
+        }
         let deadline = *lock(&state.last_activity) + timeout;
         tokio::select! {
             () = tokio::time::sleep_until(deadline) => {
@@ -201,6 +341,7 @@ async fn handle(
     conn: Arc<ConnState>,
 ) -> Result<HttpResponse, std::convert::Infallible> {
     conn.in_flight.fetch_add(1, Ordering::SeqCst);
+    conn.served.fetch_add(1, Ordering::SeqCst);
     conn.touch();
     let _guard = InFlight(Arc::clone(&conn));
     // `Connection` is a hop-by-hop header that HTTP/2 forbids.
@@ -285,6 +426,7 @@ async fn fault_before(fault: Option<&Fault>) -> Option<Outcome> {
         Fault::TooManyRequests { retry_after } => {
             Some(Outcome::Respond(Reply::too_many(retry_after.clone())))
         }
+        Fault::CloudRateLimit => Some(Outcome::Respond(Reply::cloud_rate_limited())),
         Fault::ServerErrorAfter | Fault::DropAfter => None,
     }
 }
@@ -379,7 +521,7 @@ const RATE_WINDOW: Duration = Duration::from_secs(60);
 /// Dify Cloud's sliding-window limit: record first, then compare, so
 /// rejected calls keep the window full.
 fn check_rate(shared: &Shared, route: &str, now: Instant) -> Result<(), Reply> {
-    let Some(limit) = shared.config.cloud_rate_limit else {
+    let Some(limit) = *lock(&shared.cloud_rate_limit) else {
         return Ok(());
     };
     if !routes::is_rate_counted(route) {
@@ -391,11 +533,7 @@ fn check_rate(shared: &Shared, route: &str, now: Instant) -> Result<(), Reply> {
     }
     window.push_back(now);
     if window.len() > limit as usize {
-        return Err(Reply::error(
-            403,
-            "forbidden",
-            "Sorry, you have reached the knowledge base request rate limit of your subscription.",
-        ));
+        return Err(Reply::cloud_rate_limited());
     }
     Ok(())
 }
