@@ -4,9 +4,10 @@
 //! and link density and strips navigation, footers, comments and share
 //! widgets. Readability keeps markup that Markdown cannot say or that would
 //! leak noise (forms, embeds, `javascript:` links, syntax-highlighting
-//! spans), so a second pass over the chosen fragment removes that, labels
-//! code blocks with their language and makes every link absolute against the
-//! page's base URL.
+//! spans, icon-only links, heading permalinks), so a second pass over the
+//! chosen fragment removes that, labels code blocks with their language,
+//! gives header-less data tables a header row and makes every link absolute
+//! against the page's base URL.
 
 use dom_query::{Document, Selection};
 use dom_smoothie::{Config, Readability, ReadabilityError};
@@ -39,6 +40,7 @@ const NOISE: &str = "script, style, noscript, template, iframe, object, embed, f
 pub(crate) fn main_content(
     doc: Document,
     base: &Url,
+    page: &Url,
     max_elements: usize,
 ) -> Result<Option<Content>, ExtractError> {
     let config = Config {
@@ -66,7 +68,7 @@ pub(crate) fn main_content(
         }
     };
 
-    let (html, text) = tidy(&article.content, base);
+    let (html, text) = tidy(&article.content, base, page);
     Ok(Some(Content {
         html,
         text,
@@ -82,16 +84,21 @@ fn non_blank(text: String) -> Option<String> {
     (!collapsed.is_empty()).then_some(collapsed)
 }
 
-/// Cleans a content fragment; returns its HTML and its plain text.
-pub(crate) fn tidy(fragment: &str, base: &Url) -> (String, String) {
+/// Cleans a content fragment; returns its HTML and its plain text. `page`
+/// is the page's own URL, to tell links to a place on the same page.
+pub(crate) fn tidy(fragment: &str, base: &Url, page: &Url) -> (String, String) {
     let doc = Document::fragment(fragment);
     doc.select(NOISE).remove();
     boilerplate::strip(&doc);
     doc.select("a[title], img[title]").remove_attr("title");
 
-    remove_permalinks(&doc);
+    remove_permalinks(&doc, base, page);
+    remove_empty_links(&doc);
     for pre in doc.select("pre").iter() {
         label_code_block(&pre);
+    }
+    for table in doc.select("table").iter() {
+        promote_header_row(&table);
     }
     for link in doc.select("a[href]").iter() {
         absolutize(&link, "href", base);
@@ -103,12 +110,30 @@ pub(crate) fn tidy(fragment: &str, base: &Url) -> (String, String) {
     (doc.html().to_string(), doc.text().to_string())
 }
 
+/// A data table without `<th>` gets its first row as the header, so it
+/// becomes a Markdown table instead of loose paragraphs. Layout tables are
+/// left alone: a table holding another table or held in a cell, a single
+/// row or a single cell.
+fn promote_header_row(table: &Selection) {
+    let layout = table.select("table").exists() || table.ancestors(None).is("td, th");
+    if layout || table.select("th").exists() || table.select("td").length() < 2 {
+        return;
+    }
+    let rows = table.select("tr");
+    if rows.length() < 2 {
+        return;
+    }
+    rows.first().select("td").rename("th");
+}
+
 /// Rewrites every `<pre>` as `<pre><code>` holding plain text, so htmd
 /// emits a fence (it fences only `pre > code`) and highlighter markup is
 /// dropped; the code element gets `class="language-x"` when the page names
 /// the language anywhere nearby, so the fence carries it.
 fn label_code_block(pre: &Selection) {
     let class = code_language(pre).map(|language| format!(" class=\"language-{language}\""));
+    // A `<br>` is a line break in the rendered code; its text is nothing.
+    pre.select("br").replace_with_html("\n");
     let text = pre.text();
     pre.set_html(format!("<code{}>{}</code>", class.unwrap_or_default(), escape_text(&text)));
 }
@@ -172,11 +197,63 @@ fn escape_text(text: &str) -> String {
 }
 
 /// Heading permalinks (`<a href="#install">¶</a>`, Sphinx `headerlink`,
-/// GitHub `anchor`, Docusaurus `hash-link`) are navigation glyphs, not text.
-fn remove_permalinks(doc: &Document) {
+/// GitHub `anchor`, Docusaurus `hash-link`) are navigation glyphs, not
+/// text, and are dropped. A heading wrapped in a link to its own anchor
+/// (mdbook's `<a class="header" href="#x">`) keeps its text, unlinked.
+fn remove_permalinks(doc: &Document, base: &Url, page: &Url) {
     doc.select("a.headerlink, a.anchor, a.hash-link, a.anchorjs-link").remove();
-    for link in doc.select(r##"a[href^="#"]"##).iter() {
-        if !link.text().chars().any(char::is_alphanumeric) && !link.select("img").exists() {
+    for link in doc.select("a[href]").iter() {
+        let glyphs_only =
+            !link.text().chars().any(char::is_alphanumeric) && !link.select("img").exists();
+        let in_heading = link.ancestors(None).is("h1, h2, h3, h4, h5, h6");
+        let same_page = link.attr("href").is_some_and(|href| points_here(&href, base, page));
+        if glyphs_only && (in_heading || same_page) {
+            link.remove();
+        } else if in_heading && same_page {
+            link.replace_with_html(link.inner_html());
+        }
+    }
+}
+
+/// Whether `href` is a place on the page itself: a bare fragment, or the
+/// page's (or base's) URL with a fragment.
+fn points_here(href: &str, base: &Url, page: &Url) -> bool {
+    let href = href.trim();
+    if href.starts_with('#') {
+        return true;
+    }
+    let Ok(mut target) = base.join(href) else {
+        return false;
+    };
+    if target.fragment().is_none() {
+        return false;
+    }
+    target.set_fragment(None);
+    let without_fragment = |url: &Url| {
+        let mut url = url.clone();
+        url.set_fragment(None);
+        url
+    };
+    target == without_fragment(page) || target == without_fragment(base)
+}
+
+/// Links with nothing to show (icon fonts, emptied by cleaning) would
+/// become `[](url)`: they are dropped, or unwrapped when they hold an
+/// image, which then stands alone.
+fn remove_empty_links(doc: &Document) {
+    for link in doc.select("a").iter() {
+        if !link.text().trim().is_empty() {
+            continue;
+        }
+        let images = link.select("img");
+        let described =
+            images.iter().any(|image| image.attr("alt").is_some_and(|alt| !alt.trim().is_empty()));
+        if described {
+            continue;
+        }
+        if images.exists() {
+            link.replace_with_html(link.inner_html());
+        } else {
             link.remove();
         }
     }
@@ -211,11 +288,15 @@ fn fix_image_source(image: &Selection, base: &Url) {
 
 #[cfg(test)]
 mod tests {
-    use super::{sanitize_language, tidy};
+    use super::sanitize_language;
     use url::Url;
 
     fn base() -> Url {
         Url::parse("https://example.com/docs/page.html").unwrap()
+    }
+
+    fn tidy(html: &str, base: &Url) -> (String, String) {
+        super::tidy(html, base, base)
     }
 
     #[test]
@@ -259,6 +340,59 @@ mod tests {
         let (out, text) = tidy(html, &base());
         assert!(!text.contains('¶') && !text.contains('#'), "{out}");
         assert!(out.contains("see usage"), "{out}");
+    }
+
+    #[test]
+    fn heading_self_links_are_unwrapped_and_glyph_links_dropped() {
+        let html = r##"<h2 id="a"><a class="header" href="#a">Data Types</a></h2>
+            <h3><a href="https://example.com/docs/page.html#b">Scalar Types</a></h3>
+            <h3>Usage <a href="https://example.com/docs/page.html#u">🔗</a></h3>
+            <h4>See <a href="other.html#x">Other</a></h4>
+            <p><a href="#a">back to top</a> and <a href="https://example.com/docs/page.html#b">§</a></p>"##;
+        let (out, text) = tidy(html, &base());
+        assert!(out.contains(r#"<h2 id="a">Data Types</h2>"#), "{out}");
+        assert!(out.contains("<h3>Scalar Types</h3>"), "{out}");
+        assert!(!text.contains('🔗') && !text.contains('§'), "{out}");
+        assert!(
+            out.contains(r#"<a href="https://example.com/docs/other.html#x">Other</a>"#),
+            "{out}"
+        );
+        assert!(out.contains("back to top</a>"), "links in text are kept: {out}");
+    }
+
+    #[test]
+    fn empty_links_are_dropped_and_bare_images_unlinked() {
+        let html = r#"<p>Text <a href="prev.html"><i class="fa fa-angle-left"></i></a>
+            <a href="next.html"> </a><a href="big.png"><img src="small.png"></a>
+            <a href="home.html"><img src="logo.png" alt="Home"></a></p>"#;
+        let (out, _) = tidy(html, &base());
+        assert!(!out.contains("prev.html") && !out.contains("next.html"), "{out}");
+        assert!(!out.contains("big.png") && out.contains("small.png"), "{out}");
+        assert!(out.contains("home.html"), "a described image keeps its link: {out}");
+    }
+
+    #[test]
+    fn header_less_tables_get_a_header_row_but_layout_tables_do_not() {
+        let data = "<table><tr><td>k</td><td>v</td></tr><tr><td>a</td><td>1</td></tr></table>";
+        let (out, _) = tidy(data, &base());
+        assert!(out.contains("<th>k</th><th>v</th>"), "{out}");
+        assert!(out.contains("<td>a</td>"), "{out}");
+
+        for layout in [
+            "<table><tr><td>only cell</td></tr></table>",
+            "<table><tr><td>one</td><td>row</td></tr></table>",
+            "<table><tr><td><table><tr><td>a</td><td>b</td></tr><tr><td>c</td><td>d</td></tr></table></td></tr><tr><td>x</td></tr></table>",
+        ] {
+            let (out, _) = tidy(layout, &base());
+            assert!(!out.contains("<th>"), "{layout} -> {out}");
+        }
+    }
+
+    #[test]
+    fn line_breaks_in_pre_become_newlines() {
+        let (out, text) = tidy("<pre>line one<br>line two<br/>line three</pre>", &base());
+        assert!(out.contains("<code>line one\nline two\nline three</code>"), "{out}");
+        assert_eq!(text, "line one\nline two\nline three");
     }
 
     #[test]

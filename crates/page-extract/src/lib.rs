@@ -100,7 +100,7 @@ pub fn extract(html: &str, url: &Url, options: &ExtractOptions) -> Result<Extrac
     let base = metadata::base_url(&doc, url);
     let meta = metadata::read(&doc, &base);
 
-    let content = content::main_content(doc, &base, options.max_elements)?.unwrap_or_default();
+    let content = content::main_content(doc, &base, url, options.max_elements)?.unwrap_or_default();
     let word_count = verdict::word_count(&content.text);
     tracing::debug!(%url, word_count, "main content selected");
     judge(&meta, word_count, options)?;
@@ -165,30 +165,131 @@ fn judge(
     Ok(())
 }
 
-/// The stated title if there is one; else the `<h1>` when it is the page's
-/// own (the `<title>` contains it, typically with the site name around it);
-/// else Readability's cleaned `<title>`.
+/// Separators between the page and the site name in a `<title>`.
+const TITLE_SEPARATORS: [&str; 8] = [" - ", " | ", " — ", " – ", " · ", " :: ", " » ", " / "];
+
+/// The stated title if there is one; else the page's own `<h1>`; else the
+/// page segment of the `<title>` when an `<h1>` turned out to be the site
+/// name; else Readability's cleaned `<title>`.
+///
+/// An `<h1>` is the page's own when it stands in the main content
+/// container, or, on pages without one, when the `<title>` contains it.
+/// An `<h1>` outside the main content (on pages without a main container:
+/// in a header or nav, or named like a logo) that equals the site-name
+/// segment of the `<title>` is the site name: docs generators such as
+/// mdbook put the book title in an `<h1>` of the header bar. The site-name
+/// segment is the last one, or the first when it equals the stated site
+/// name or the page has its own `<h1>` in the main content.
 fn pick_title(meta: &metadata::PageMeta, content: &content::Content) -> Option<String> {
     if meta.title.is_some() {
         return meta.title.clone();
     }
-    let own_heading = meta.heading.as_ref().filter(|heading| {
-        meta.document_title
-            .as_deref()
-            .is_none_or(|title| text_key(title).contains(&text_key(heading)))
-    });
-    own_heading.or(content.title.as_ref()).or(meta.document_title.as_ref()).cloned()
+    let segments = meta.document_title.as_deref().map(title_segments).unwrap_or_default();
+    let in_main_exists = meta.headings.iter().any(|heading| heading.in_main == Some(true));
+    let site_segment = |heading: &metadata::Heading| -> Option<usize> {
+        // Outside the main content, or, on a page without a main
+        // container, dressed as page chrome.
+        let outside = heading.in_main.map_or(heading.chrome, |in_main| !in_main);
+        if !outside || segments.len() < 2 {
+            return None;
+        }
+        let last = segments.len() - 1;
+        let named_site =
+            |text: &str| meta.site_name.as_deref().is_some_and(|site| same_text(site, text));
+        [last, 0].into_iter().find(|&index| {
+            let segment = segments[index].1;
+            same_text(segment, &heading.text)
+                && (index == last || named_site(segment) || in_main_exists)
+        })
+    };
+
+    let mut site = None;
+    for heading in &meta.headings {
+        if let Some(index) = site_segment(heading) {
+            site = site.or(Some(index));
+            continue;
+        }
+        let own = heading.in_main == Some(true)
+            || meta
+                .document_title
+                .as_deref()
+                .is_none_or(|title| text_key(title).contains(&text_key(&heading.text)));
+        if own {
+            return Some(heading.text.clone());
+        }
+    }
+
+    if let (Some(index), Some(title)) = (site, meta.document_title.as_deref()) {
+        let page = without_segment(title, &segments, index);
+        if !page.is_empty() {
+            return Some(page);
+        }
+    }
+    content.title.clone().or_else(|| meta.document_title.clone())
 }
 
-/// Prepends `# title` unless the body's first heading already says it.
+/// The segments of a `<title>` split at [`TITLE_SEPARATORS`], as
+/// `(start, text)` pairs in order.
+fn title_segments(title: &str) -> Vec<(usize, &str)> {
+    let mut cuts: Vec<(usize, usize)> = TITLE_SEPARATORS
+        .iter()
+        .flat_map(|separator| {
+            title.match_indices(separator).map(|(at, found)| (at, at + found.len()))
+        })
+        .collect();
+    cuts.sort_unstable();
+    let mut segments = Vec::new();
+    let mut start = 0;
+    let mut push = |from: usize, to: usize| {
+        let raw = title.get(from..to).unwrap_or_default();
+        let lead = raw.len() - raw.trim_start().len();
+        if !raw.trim().is_empty() {
+            segments.push((from + lead, raw.trim()));
+        }
+    };
+    for (at, end) in cuts {
+        if at >= start {
+            push(start, at);
+            start = end;
+        }
+    }
+    push(start, title.len());
+    segments
+}
+
+/// The `<title>` without the segment at `index` and the separator joining
+/// it to the rest (only a first or last segment is ever removed).
+fn without_segment(title: &str, segments: &[(usize, &str)], index: usize) -> String {
+    let kept = if index + 1 == segments.len() {
+        let previous = index.checked_sub(1).and_then(|before| segments.get(before));
+        title.get(..previous.map_or(0, |(start, text)| start + text.len()))
+    } else {
+        title.get(segments.get(index + 1).map_or(title.len(), |(start, _)| *start)..)
+    };
+    kept.unwrap_or_default().trim().to_owned()
+}
+
+/// Prepends `# title` unless the body opens with a heading saying it; such
+/// a heading (which Readability may have demoted to `##`) becomes the
+/// level-one heading instead, so the title is never doubled.
 fn with_title(body: String, title: &str) -> String {
-    let first_heading = body.lines().find(|line| !line.trim().is_empty()).and_then(|line| {
-        let text = line.trim_start_matches('#');
-        (text.len() < line.len()).then(|| text.trim())
-    });
-    let already_titled = first_heading.is_some_and(|heading| same_text(heading, title));
-    if already_titled || title.trim().is_empty() {
+    if title.trim().is_empty() {
         return body;
+    }
+    let first = body.lines().position(|line| !line.trim().is_empty());
+    let opening = first.and_then(|index| {
+        let line = body.lines().nth(index)?;
+        let text = line.trim_start().trim_start_matches('#');
+        (text.len() < line.trim_start().len() && text.starts_with([' ', '\t']))
+            .then(|| (index, text.trim()))
+    });
+    if let Some((index, heading)) = opening.filter(|(_, heading)| same_text(heading, title)) {
+        let heading = format!("# {heading}");
+        let mut lines: Vec<&str> = body.lines().collect();
+        if let Some(line) = lines.get_mut(index) {
+            *line = &heading;
+        }
+        return lines.join("\n");
     }
 
     let heading = title.split_whitespace().collect::<Vec<_>>().join(" ");

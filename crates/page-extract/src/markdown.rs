@@ -2,8 +2,9 @@
 //!
 //! Conversion is htmd (a turndown port: GFM tables, fenced code with the
 //! `language-*` class as info string). Its output can carry runs of blank
-//! lines and whitespace-only lines where empty containers were; the tidy
-//! pass collapses those outside code fences, where whitespace is content.
+//! lines and whitespace-only lines where empty containers were, and a link
+//! with nothing to show as `[](url)`; the tidy pass removes those outside
+//! code fences, where every character is content.
 
 use htmd::HtmlToMarkdown;
 use htmd::options::{BulletListMarker, HrStyle, Options};
@@ -52,6 +53,8 @@ pub(crate) fn tidy(markdown: &str) -> String {
             continue;
         }
 
+        let cleaned = without_empty_links(line);
+        let line = cleaned.as_str();
         if line.trim().is_empty() {
             blank_run += 1;
             continue;
@@ -66,6 +69,32 @@ pub(crate) fn tidy(markdown: &str) -> String {
     }
 
     out.truncate(out.trim_end().len());
+    out
+}
+
+/// Removes `[](target)` (a link without text), keeping `![](src)`.
+fn without_empty_links(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut rest = line;
+    while let Some(at) = rest.find("[](") {
+        let is_image = rest[..at].ends_with('!');
+        let close = rest[at..].find(')').map(|end| at + end + 1);
+        match close {
+            Some(end) if !is_image => {
+                out.push_str(rest[..at].trim_end_matches(' '));
+                rest = &rest[end..];
+                if out.is_empty() {
+                    rest = rest.trim_start();
+                }
+            }
+            _ => {
+                let keep = at + 3;
+                out.push_str(&rest[..keep]);
+                rest = &rest[keep..];
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -106,6 +135,12 @@ mod tests {
     fn collapses_blank_lines_but_not_inside_fences() {
         let input = "# A\n\n\n\n  \npara  \n\n```\nx\n\n\n\ny\n```\n\n\ntail \n";
         assert_eq!(tidy(input), "# A\n\npara  \n\n```\nx\n\n\n\ny\n```\n\ntail");
+    }
+
+    #[test]
+    fn links_without_text_are_removed_but_images_without_alt_kept() {
+        let input = "[](https://e.com/a) [](https://e.com/b)\n\nSee [](x) this ![](i.png).\n\n```\n[](kept)\n```";
+        assert_eq!(tidy(input), "See this ![](i.png).\n\n```\n[](kept)\n```");
     }
 
     #[test]

@@ -21,6 +21,9 @@ pub(crate) struct PageMeta {
     pub(crate) document_title: Option<String>,
     /// The first `<h1>`.
     pub(crate) heading: Option<String>,
+    /// The first few `<h1>`s, each with whether it lies in the main
+    /// content container.
+    pub(crate) headings: Vec<Heading>,
     pub(crate) description: Option<String>,
     pub(crate) language: Option<String>,
     pub(crate) canonical: Option<Url>,
@@ -29,6 +32,29 @@ pub(crate) struct PageMeta {
     pub(crate) author: Option<String>,
     pub(crate) site_name: Option<String>,
 }
+
+/// An `<h1>` and where it stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Heading {
+    /// Its text, whitespace collapsed, permalink glyph removed.
+    pub(crate) text: String,
+    /// Inside `main`, `article` or `[role=main]`; `None` when the page has
+    /// no such container, so the position says nothing.
+    pub(crate) in_main: Option<bool>,
+    /// Dressed as page chrome: inside `header`, `nav` or `[role=banner]`,
+    /// named like a logo or menu bar, or a link to the site root.
+    pub(crate) chrome: bool,
+}
+
+/// Class and id words of a site-name heading.
+const CHROME_WORDS: [&str; 6] = ["site", "logo", "brand", "menu", "navbar", "masthead"];
+
+/// Containers that mark the main content.
+const MAIN: &str = "main, article, [role=main]";
+
+/// `<h1>`s looked at for the title; pages with more are rare and the
+/// first ones decide.
+const MAX_HEADINGS: usize = 4;
 
 /// Reads every fact we know how to find; `base` resolves relative URLs.
 pub(crate) fn read(doc: &Document, base: &Url) -> PageMeta {
@@ -40,6 +66,7 @@ pub(crate) fn read(doc: &Document, base: &Url) -> PageMeta {
         title: first([meta(doc, "og:title"), meta(doc, "twitter:title"), ld.headline.clone()]),
         document_title: text_of(doc, "title"),
         heading: text_of(doc, "h1").and_then(|heading| without_permalink_glyph(&heading)),
+        headings: headings(doc),
         description: first([
             meta(doc, "description"),
             meta(doc, "og:description"),
@@ -87,6 +114,31 @@ fn meta(doc: &Document, key: &str) -> Option<String> {
         });
         if matches { clean(&element.attr("content")?) } else { None }
     })
+}
+
+fn headings(doc: &Document) -> Vec<Heading> {
+    let has_main = doc.select(MAIN).exists();
+    doc.select("h1")
+        .iter()
+        .filter_map(|h1| {
+            let text = clean(&h1.text()).and_then(|text| without_permalink_glyph(&text))?;
+            let in_main = has_main.then(|| h1.ancestors(None).is(MAIN));
+            Some(Heading { text, in_main, chrome: looks_like_chrome(&h1) })
+        })
+        .take(MAX_HEADINGS)
+        .collect()
+}
+
+fn looks_like_chrome(h1: &dom_query::Selection) -> bool {
+    let named = [h1.attr("class"), h1.attr("id")].into_iter().flatten().any(|names| {
+        names
+            .split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|word| CHROME_WORDS.iter().any(|chrome| word.eq_ignore_ascii_case(chrome)))
+    });
+    let home_link = h1.select("a[href]").iter().any(|link| {
+        link.attr("href").is_some_and(|href| matches!(href.trim(), "/" | "./" | "index.html"))
+    });
+    named || home_link || h1.ancestors(None).is("header, nav, [role=banner]")
 }
 
 /// Docs generators end headings with a permalink glyph (`Install¶`).
@@ -161,9 +213,23 @@ fn published(doc: &Document, ld: &jsonld::JsonLd) -> Option<String> {
         meta(doc, "dc.date"),
         attr_of(doc, "time[itemprop=datePublished][datetime]", "datetime"),
         attr_of(doc, "time[pubdate][datetime]", "datetime"),
-        attr_of(doc, "article time[datetime]", "datetime"),
-        attr_of(doc, "time[datetime]", "datetime"),
+        content_time(doc),
     ])
+}
+
+/// The first `<time datetime>` of the main content: inside `article`, or
+/// inside `main` / `[role=main]` when the page has no `article`. A date in
+/// a sidebar, a navigation block or a teaser list (`aside`, `nav`, or a
+/// page `footer` within `main`) belongs to another page.
+fn content_time(doc: &Document) -> Option<String> {
+    let container = if doc.select("article").exists() { "article" } else { "main, [role=main]" };
+    doc.select("time[datetime]").iter().find_map(|time| {
+        let ancestors = time.ancestors(None);
+        let in_content = ancestors.is(container);
+        let elsewhere =
+            ancestors.is("aside, nav") || (container != "article" && ancestors.is("footer"));
+        if in_content && !elsewhere { clean(&time.attr("datetime")?) } else { None }
+    })
 }
 
 fn modified(doc: &Document, ld: &jsonld::JsonLd) -> Option<String> {

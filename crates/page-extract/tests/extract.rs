@@ -244,3 +244,121 @@ fn documentation_page_keeps_code_and_drops_chrome() {
         assert!(!md.contains(chrome), "{chrome:?} leaked into:\n{md}");
     }
 }
+
+#[test]
+fn mdbook_chapter_is_titled_by_its_chapter_not_the_book() {
+    let html = include_str!("pages/mdbook_chapter.html");
+    let url = Url::parse("https://harbour.example/book/ch03-remarks.html").unwrap();
+    let page = extract(html, &url, &ExtractOptions::default()).unwrap();
+    let md = &page.markdown;
+
+    assert_eq!(page.title.as_deref(), Some("Remarks in Source"));
+    assert!(md.starts_with("# Remarks in Source\n\nEvery harbour log"), "{md}");
+    assert_eq!(md.matches("Remarks in Source").count(), 1, "{md}");
+    assert!(md.contains("\n### Where they go\n"), "self-anchor unwrapped: {md}");
+    assert!(
+        md.contains("[tide tables](https://harbour.example/book/ch04-tides.html#tables)"),
+        "links to other pages stay: {md}"
+    );
+    assert!(!md.contains("[]("), "icon-only links dropped: {md}");
+    for chrome in ["Harbour Handbook", "Keyboard shortcuts", "Mooring Lines"] {
+        assert!(!md.contains(chrome), "{chrome:?} leaked into:\n{md}");
+    }
+}
+
+#[test]
+fn docs_site_page_drops_the_site_name_heading_and_permalinks() {
+    let html = include_str!("pages/docs_site.html");
+    let url = Url::parse("https://lantern.example/docs/configuration").unwrap();
+    let page = extract(html, &url, &ExtractOptions::default()).unwrap();
+    let md = &page.markdown;
+
+    assert_eq!(page.title.as_deref(), Some("Configuration"));
+    assert!(md.starts_with("# Configuration\n\nLantern reads"), "{md}");
+    assert_eq!(md.matches("Configuration").count(), 1, "no doubled heading: {md}");
+    assert!(md.contains("\n## The file\n"), "{md}");
+    assert!(md.contains("\n## Environment\n"), "{md}");
+    assert!(!md.contains("#the-file") && !md.contains("#environment"), "{md}");
+    assert!(!md.contains('🔗') && !md.contains("hash-link"), "{md}");
+    assert!(md.contains("| Key     | Default | Meaning"), "first row promoted to a header: {md}");
+    assert_eq!(page.published, None, "the sidebar date is another page's");
+}
+
+#[test]
+fn title_segments_name_the_page_when_the_heading_is_the_site() {
+    // No main container: the header h1 equals the site segment, and no
+    // other h1 exists, so the page segment of the title is the title.
+    let html = format!(
+        r#"<html><head><title>Sailing | Tide Tables | Harbour Site</title></head><body>
+        <header><h1>Harbour Site</h1></header><div class="text"><h2>Sailing</h2><p>{FILLER}</p><p>{FILLER}</p></div></body></html>"#
+    );
+    let page = run(&html);
+    assert_eq!(page.title.as_deref(), Some("Sailing | Tide Tables"));
+
+    // Without a main container or chrome around it, a heading equal to the
+    // last segment may be the page's own (a site-first title).
+    let site_first = html
+        .replace("Sailing | Tide Tables | Harbour Site", "Harbour Site | Sailing")
+        .replace("<header><h1>Harbour Site</h1></header>", "<h1>Sailing</h1>");
+    assert_eq!(run(&site_first).title.as_deref(), Some("Sailing"));
+}
+
+#[test]
+fn a_demoted_page_heading_is_not_doubled() {
+    let html = format!(
+        "<html><head><title>Doc</title></head><body><article><h1>Token buckets</h1><p>{FILLER}</p><p>{FILLER}</p></article></body></html>"
+    );
+    let page = run(&html);
+    assert_eq!(page.title.as_deref(), Some("Token buckets"));
+    assert!(page.markdown.starts_with("# Token buckets\n\nA crawler"), "{}", page.markdown);
+    assert_eq!(page.markdown.matches("Token buckets").count(), 1, "{}", page.markdown);
+
+    let same = html.replace("<title>Doc</title>", "<title>Token buckets</title>");
+    let page = run(&same);
+    assert!(page.markdown.starts_with("# Token buckets\n\nA crawler"), "{}", page.markdown);
+    assert_eq!(page.markdown.matches("Token buckets").count(), 1, "{}", page.markdown);
+}
+
+#[test]
+fn line_breaks_inside_pre_keep_lines_apart() {
+    let html = format!(
+        "<html><body><article><h1>T</h1><p>{FILLER}</p><p>{FILLER}</p><pre class=\"language-sh\">line one<br>line two<br/>line three</pre><p>{FILLER}</p></article></body></html>"
+    );
+    let md = run(&html).markdown;
+    assert!(md.contains("```sh\nline one\nline two\nline three\n```"), "{md}");
+}
+
+#[test]
+fn a_sidebar_date_is_not_the_publication_date() {
+    let html = format!(
+        "<html><body><article><h1>T</h1><p>{FILLER}</p><p>{FILLER}</p></article><aside><h3>Latest</h3><ul><li><a href=/x>Other post</a> <time datetime=\"2019-01-01\">Jan 1</time></li></ul></aside></body></html>"
+    );
+    assert_eq!(run(&html).published, None);
+
+    let marked = html.replace("<time datetime", "<time itemprop=\"datePublished\" datetime");
+    assert_eq!(run(&marked).published.as_deref(), Some("2019-01-01"), "explicitly marked");
+    let in_header = html.replace(
+        "<article><h1>T</h1>",
+        "<article><header><h1>T</h1><time datetime=\"2024-02-03\">Feb 3</time></header>",
+    );
+    assert_eq!(run(&in_header).published.as_deref(), Some("2024-02-03"));
+}
+
+#[test]
+fn tables_without_header_cells_become_markdown_tables() {
+    let rows: String = (0..5)
+        .map(|i| format!("<tr><td>key{i}</td><td>value {i}</td><td>note {i}</td></tr>"))
+        .collect();
+    let html = format!(
+        "<html><head><title>Doc</title></head><body><article><h1>T</h1><p>{FILLER}</p><table>{rows}</table><p>{FILLER}</p></article></body></html>"
+    );
+    let md = run(&html).markdown;
+    assert!(
+        md.contains("| key0 | value 0 | note 0 |\n| ---- | ------- | ------ |\n| key1 |"),
+        "{md}"
+    );
+
+    let layout = html.replace(&rows, "<tr><td>Only a single layout cell here</td></tr>");
+    let md = run(&layout).markdown;
+    assert!(!md.contains('|'), "{md}");
+}

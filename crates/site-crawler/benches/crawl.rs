@@ -1,21 +1,34 @@
 //! Crawl throughput against an in-process generated site, next to the
 //! floor: a bare fetch loop over the same URLs with the same concurrency.
 //!
+//! Modes:
+//! - `floor`: the URLs known up front, fetched with a plain reqwest client
+//!   and read whole;
+//! - `crawl`: the crawler (robots.txt, link discovery, dedup, politeness
+//!   bookkeeping, charset decoding), events drained;
+//! - `extract`: the crawler plus main-content extraction of every page to
+//!   Markdown with `page-extract`, on the blocking pool with one job per
+//!   core in flight, as the sync pipeline runs it.
+//!
+//! `bytes` in the output is body bytes for `floor` and `crawl`, Markdown
+//! bytes for `extract`.
+//!
 //! Each mode runs in a child process of this binary so its peak memory
-//! (VmHWM) is its own; the site server runs inside each child, so both
-//! modes pay for it alike. Run with `cargo bench -p site-crawler --bench
+//! (VmHWM) is its own; the site server runs inside each child, so every
+//! mode pays for it alike. Run with `cargo bench -p site-crawler --bench
 //! crawl`; set `CRAWL_BENCH_PAGES` to change the site size (default 6000).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use page_extract::{ExtractOptions, extract};
 use site_crawler::{CrawlConfig, CrawlEvent, Crawler};
 use test_support::site::{RunningSite, TestSite, large_page_path};
 use tokio_util::sync::CancellationToken;
 
 const CONCURRENCY: usize = 32;
-const MODES: [&str; 2] = ["floor", "crawl"];
+const MODES: [&str; 3] = ["floor", "crawl", "extract"];
 
 /// What one mode measured.
 struct Measured {
@@ -61,8 +74,10 @@ fn run_parent() {
         let rate = line.split_whitespace().find_map(|field| field.strip_prefix("pages_per_s="));
         rates.push(rate.and_then(|value| value.parse::<f64>().ok()).unwrap_or(0.0));
     }
-    if let [floor, crawl] = rates[..] {
-        println!("crawl / floor throughput: {:.2}", crawl / floor.max(f64::MIN_POSITIVE));
+    if let [floor, crawl, extract] = rates[..] {
+        let floor = floor.max(f64::MIN_POSITIVE);
+        println!("crawl / floor throughput: {:.2}", crawl / floor);
+        println!("crawl + extract / floor throughput: {:.2}", extract / floor);
     }
 }
 
@@ -76,6 +91,7 @@ fn run_child(mode: &str) {
         let started = Instant::now();
         let (fetched, bytes) = match mode {
             "floor" => floor(&site, pages).await,
+            "extract" => crawl_and_extract(&site, pages).await,
             _ => crawl(&site, pages).await,
         };
         Measured {
@@ -98,9 +114,8 @@ fn run_child(mode: &str) {
     );
 }
 
-/// The full crawler: robots.txt, link discovery, dedup, charset decoding.
-async fn crawl(site: &RunningSite, pages: usize) -> (usize, u64) {
-    let config = CrawlConfig {
+fn bench_config(site: &RunningSite, pages: usize) -> CrawlConfig {
+    CrawlConfig {
         start_urls: vec![site.url(&large_page_path(0)).to_string()],
         max_pages: pages,
         max_depth: 100,
@@ -109,8 +124,12 @@ async fn crawl(site: &RunningSite, pages: usize) -> (usize, u64) {
         delay: Duration::ZERO,
         sitemaps: false,
         ..CrawlConfig::default()
-    };
-    let crawler = Crawler::new(config).expect("bench config");
+    }
+}
+
+/// The full crawler: robots.txt, link discovery, dedup, charset decoding.
+async fn crawl(site: &RunningSite, pages: usize) -> (usize, u64) {
+    let crawler = Crawler::new(bench_config(site, pages)).expect("bench config");
     let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
     let run = tokio::spawn(async move { crawler.run(sender, CancellationToken::new()).await });
     let (mut count, mut bytes) = (0, 0);
@@ -119,6 +138,41 @@ async fn crawl(site: &RunningSite, pages: usize) -> (usize, u64) {
             count += 1;
             bytes += page.bytes;
         }
+    }
+    let _ = run.await;
+    (count, bytes)
+}
+
+/// The crawler plus extraction: each page becomes Markdown on the blocking
+/// pool, at most one extraction per core in flight (the channel bounds
+/// the rest). Counts pages extracted (or refused as too short).
+async fn crawl_and_extract(site: &RunningSite, pages: usize) -> (usize, u64) {
+    let crawler = Crawler::new(bench_config(site, pages)).expect("bench config");
+    let (sender, mut receiver) = tokio::sync::mpsc::channel(64);
+    let run = tokio::spawn(async move { crawler.run(sender, CancellationToken::new()).await });
+    let parallel = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let mut jobs = tokio::task::JoinSet::new();
+    let (mut count, mut bytes) = (0, 0);
+    let mut finish = |joined: Option<Result<Option<u64>, tokio::task::JoinError>>| {
+        if let Some(Ok(Some(markdown_bytes))) = joined {
+            count += 1;
+            bytes += markdown_bytes;
+        }
+    };
+    while let Some(event) = receiver.recv().await {
+        let CrawlEvent::Page(page) = event else {
+            continue;
+        };
+        while jobs.len() >= parallel {
+            finish(jobs.join_next().await);
+        }
+        jobs.spawn_blocking(move || {
+            let extracted = extract(&page.html, &page.final_url, &ExtractOptions::default());
+            extracted.ok().map(|page| page.markdown.len() as u64)
+        });
+    }
+    while let Some(joined) = jobs.join_next().await {
+        finish(Some(joined));
     }
     let _ = run.await;
     (count, bytes)

@@ -1,8 +1,10 @@
 //! Turning a page's bytes into UTF-8 text, or refusing to.
 //!
 //! The encoding is chosen the way browsers do, in this order: a byte order
-//! mark, the `charset` of the `Content-Type` header, a `<meta charset>` or
-//! `http-equiv` declaration in the first 1024 bytes, and finally a guess by
+//! mark, the `charset` of the `Content-Type` header, the `encoding` of an
+//! XML declaration (`<?xml version="1.0" encoding="..."?>`, which XHTML
+//! pages use instead of `<meta>`), a `<meta charset>` or `http-equiv`
+//! declaration in the first 1024 bytes, and finally a guess by
 //! `chardetng`. A page labelled UTF-8 that is not valid UTF-8 is guessed
 //! again, since mislabelled legacy pages are common and a guess that decodes
 //! cleanly beats a page full of U+FFFD. Before any of that, the bytes are
@@ -50,7 +52,10 @@ pub fn decode(
         return Err(CharsetError::Binary);
     }
 
-    let declared = content_type.and_then(header_charset).or_else(|| prescan(bytes));
+    let declared = content_type
+        .and_then(header_charset)
+        .or_else(|| xml_declaration(bytes))
+        .or_else(|| prescan(bytes));
     let encoding = declared.unwrap_or_else(|| guess(bytes));
     let (text, had_errors) = encoding.decode_without_bom_handling(bytes);
     if had_errors && encoding == UTF_8 && mostly_invalid(&text) {
@@ -102,6 +107,26 @@ pub fn header_charset(content_type: &str) -> Option<&'static Encoding> {
             .then(|| label_to_encoding(value.trim().trim_matches(['"', '\''])))
             .flatten()
     })
+}
+
+/// The encoding named by an XML declaration at the very start of the body
+/// (`<?xml version="1.0" encoding="ISO-8859-1"?>`).
+#[must_use]
+pub fn xml_declaration(bytes: &[u8]) -> Option<&'static Encoding> {
+    let head = &bytes[..bytes.len().min(PRESCAN_BYTES)];
+    let declaration = head.strip_prefix(b"<?xml")?;
+    if !declaration.first().is_some_and(u8::is_ascii_whitespace) {
+        return None;
+    }
+    let end = find(declaration, b"?>")?;
+    let declaration = &declaration[..end];
+    let at = find(declaration, b"encoding")?;
+    let value = trim_start(&declaration[at + 8..]);
+    let value = trim_start(value.strip_prefix(b"=")?);
+    let quote = *value.first().filter(|quote| matches!(quote, b'"' | b'\''))?;
+    let value = &value[1..];
+    let close = value.iter().position(|&b| b == quote)?;
+    label_to_encoding(std::str::from_utf8(&value[..close]).ok()?)
 }
 
 /// The encoding declared by a `<meta charset>` or
@@ -204,6 +229,25 @@ mod tests {
         );
         assert_eq!(prescan(b"<meta charset=utf-16>"), Some(UTF_8));
         assert_eq!(prescan(b"<meta name=x content=y><p>charset=latin1"), None);
+    }
+
+    #[test]
+    fn xml_declaration_names_the_encoding_of_xhtml() {
+        let body = "<?xml version=\"1.0\" encoding='ISO-8859-1'?>\n<html xmlns=\"http://www.w3.org/1999/xhtml\"><p>caf\u{e9} cr\u{e8}me</p></html>";
+        let (bytes, _, _) = WINDOWS_1252.encode(body);
+        let (text, encoding) = decode(&bytes, Some("application/xhtml+xml")).unwrap();
+        assert_eq!(encoding, WINDOWS_1252);
+        assert!(text.contains("café crème"));
+        let ascii = b"<?xml version='1.0' encoding='ISO-8859-1'?><p>plain</p>";
+        let (_, encoding) = decode(ascii, Some("application/xhtml+xml; charset=utf-8")).unwrap();
+        assert_eq!(encoding, UTF_8, "the header still wins");
+        assert_eq!(xml_declaration(b"<?xml version=\"1.0\"?><html>"), None);
+        assert_eq!(xml_declaration(b"<?xmlfoo encoding=\"latin1\"?>"), None);
+        assert_eq!(xml_declaration(b"<?xml encoding=\"unterminated"), None);
+        assert_eq!(
+            xml_declaration(b"<?xml version='1.0' encoding=\"Shift_JIS\" ?>"),
+            Some(SHIFT_JIS)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-/// Default cap on pages fetched and emitted (pages plus not-modified pages).
+/// Default cap on pages fetched (see [`CrawlConfig::max_pages`]).
 pub const DEFAULT_MAX_PAGES: usize = 1_000;
 /// Default link depth: start URLs and sitemap URLs are depth 0.
 pub const DEFAULT_MAX_DEPTH: usize = 10;
@@ -34,13 +34,35 @@ pub const DEFAULT_MAX_REDIRECTS: usize = 10;
 /// Default number of retries of a page answered with 429 or 503.
 pub const DEFAULT_MAX_RETRIES: usize = 2;
 /// Default longest wait honoured from a `Retry-After` header or robots.txt
-/// `Crawl-delay`; longer requests are capped to keep a run bounded.
+/// `Crawl-delay`. A longer `Crawl-delay` is capped; a longer `Retry-After`
+/// fails the page and backs its host off (see [`MAX_HOST_BACKOFF`]).
 pub const DEFAULT_MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
+/// Longest `<meta http-equiv=refresh>` delay followed as a redirect;
+/// longer ones are a page showing itself for a while, not a redirect.
+pub const META_REFRESH_MAX_DELAY: Duration = Duration::from_secs(5);
+/// A page with a meta refresh is treated as a redirect only when it has
+/// fewer visible words than this; a real page that also refreshes is kept.
+pub const META_REFRESH_MAX_WORDS: usize = 50;
+/// In-scope URLs taken from sitemaps per page of `max_pages`: enough to
+/// pick the budget's worth of pages after dedup and skips, without
+/// holding millions of URLs from a huge sitemap index before the first
+/// page is fetched.
+pub const SITEMAP_URLS_PER_PAGE: usize = 4;
 /// Default number of sitemap files fetched in one run (indexes included).
 pub const DEFAULT_MAX_SITEMAPS: usize = 100;
-/// Default time a robots.txt answered with 5xx (or not reached) keeps its
-/// host closed before the file is fetched again.
-pub const DEFAULT_ROBOTS_RETRY: Duration = Duration::from_secs(60);
+/// Default wait before an unreachable robots.txt (5xx, 429, network error)
+/// is fetched again; the wait doubles for each further attempt.
+pub const DEFAULT_ROBOTS_RETRY: Duration = Duration::from_secs(10);
+/// Fetches of an unreachable robots.txt before its host is given up for
+/// the run. Meanwhile the host's URLs wait; afterwards each fails as
+/// `robots_unavailable`. With the default retry wait a host that stays
+/// down is given up after about 30 seconds.
+pub const ROBOTS_ATTEMPTS: u32 = 3;
+/// Longest a host is left alone after it asked (by `Retry-After`) for a
+/// longer wait than `max_retry_after`: long enough to respect a server in
+/// trouble, short enough that a bogus `Retry-After: 86400` cannot stall a
+/// run for a day.
+pub const MAX_HOST_BACKOFF: Duration = Duration::from_secs(600);
 
 /// What an earlier run learnt about a page: the cache validators, sent
 /// back as `If-None-Match` / `If-Modified-Since`, and the page's links,
@@ -85,9 +107,13 @@ pub struct CrawlConfig {
     /// hosts define the scope. Default is empty (which `Crawler::new`
     /// rejects).
     pub start_urls: Vec<String>,
-    /// Cap on pages fetched and emitted: [`CrawlEvent::Page`] plus
-    /// [`CrawlEvent::NotModified`] never exceed it, even with concurrency.
-    /// Default is [`DEFAULT_MAX_PAGES`].
+    /// Cap on pages fetched, including skipped and unchanged ones: every
+    /// URL whose request was sent counts once (its redirect hops and
+    /// retries included), whether it became a [`CrawlEvent::Page`], a
+    /// [`CrawlEvent::NotModified`], a skip (noindex, duplicate, too large,
+    /// not HTML, ...) or a failure. URLs refused before any request (by
+    /// robots.txt) and robots.txt and sitemap fetches do not count. Never
+    /// exceeded, even with concurrency. Default is [`DEFAULT_MAX_PAGES`].
     ///
     /// [`CrawlEvent::Page`]: crate::CrawlEvent::Page
     /// [`CrawlEvent::NotModified`]: crate::CrawlEvent::NotModified
@@ -103,11 +129,15 @@ pub struct CrawlConfig {
     /// Requests in flight across all hosts. Default is
     /// [`DEFAULT_CONCURRENCY`]; 0 is rejected.
     pub concurrency: usize,
-    /// Requests in flight to one host. Default is [`DEFAULT_PER_HOST`];
+    /// Requests in flight to one host (as for `delay`). Default is
+    /// [`DEFAULT_PER_HOST`];
     /// 0 is rejected.
     pub per_host: usize,
     /// Pause between two requests to one host; robots.txt `Crawl-delay`
-    /// raises it (capped by `max_retry_after`). Default is [`DEFAULT_DELAY`].
+    /// raises it (capped by `max_retry_after`) unless robots.txt is
+    /// ignored. A host is its name plus the port when that is not the
+    /// scheme's default, so `http://` and `https://` of one site share
+    /// one pace. Default is [`DEFAULT_DELAY`].
     pub delay: Duration,
     /// `User-Agent` header; its first product token selects the robots.txt
     /// group. Default is [`DEFAULT_USER_AGENT`].
@@ -117,8 +147,17 @@ pub struct CrawlConfig {
     /// Seed the crawl from `Sitemap:` lines in robots.txt and
     /// `/sitemap.xml` of each start host, before the page crawl starts.
     /// robots.txt is read for its `Sitemap:` lines even when
-    /// `respect_robots` is off. Default is `true`.
+    /// `respect_robots` is off. Reading stops once
+    /// [`SITEMAP_URLS_PER_PAGE`] × `max_pages` in-scope URLs are
+    /// collected. Default is `true`.
     pub sitemaps: bool,
+    /// Stay under the start URLs' folders, like wget's `--no-parent`: on a
+    /// start URL's host only paths beginning with its directory are
+    /// crawled (`/book/` and `/book/index.html` give `/book/`; `/book`
+    /// gives `/`). Links, redirects, canonical URLs and sitemap entries
+    /// are all held to it. Hosts without a start URL (`extra_hosts`,
+    /// subdomains) are not restricted. Default is `false`.
+    pub no_parent: bool,
     /// Treat subdomains of the start hosts as in scope. Default is `false`.
     pub allow_subdomains: bool,
     /// Further hosts in scope, e.g. `docs.example.com`. Default is empty.
@@ -130,8 +169,9 @@ pub struct CrawlConfig {
     /// Largest page body accepted; bigger pages are skipped without being
     /// held in memory. Default is [`DEFAULT_MAX_BODY_BYTES`].
     pub max_body_bytes: u64,
-    /// Redirect hops followed per page. Default is
-    /// [`DEFAULT_MAX_REDIRECTS`].
+    /// Redirect hops followed per page, meta refresh redirects included
+    /// (see [`META_REFRESH_MAX_DELAY`] and [`META_REFRESH_MAX_WORDS`]).
+    /// Default is [`DEFAULT_MAX_REDIRECTS`].
     pub max_redirects: usize,
     /// Retries of a page answered with 429 or 503. Default is
     /// [`DEFAULT_MAX_RETRIES`].
@@ -141,8 +181,9 @@ pub struct CrawlConfig {
     pub max_retry_after: Duration,
     /// Sitemap files fetched per run. Default is [`DEFAULT_MAX_SITEMAPS`].
     pub max_sitemaps: usize,
-    /// How long an unreachable robots.txt closes its host before it is
-    /// fetched again. Default is [`DEFAULT_ROBOTS_RETRY`].
+    /// How long an unreachable robots.txt holds its host's URLs before it
+    /// is fetched again (doubled for each further attempt, up to
+    /// [`ROBOTS_ATTEMPTS`] fetches). Default is [`DEFAULT_ROBOTS_RETRY`].
     pub robots_retry: Duration,
     /// Validators from an earlier run, keyed by the normalized URL that is
     /// requested (see [`url_norm::normalize`](crate::url_norm::normalize));
@@ -168,6 +209,7 @@ impl Default for CrawlConfig {
             user_agent: DEFAULT_USER_AGENT.to_owned(),
             respect_robots: true,
             sitemaps: true,
+            no_parent: false,
             allow_subdomains: false,
             extra_hosts: Vec::new(),
             timeout: DEFAULT_TIMEOUT,

@@ -1,4 +1,5 @@
-//! The crawl loop: scheduling, dedup, the page budget and events.
+//! The crawl loop: scheduling, dedup, canonical URLs, the page budget and
+//! events.
 //!
 //! One loop owns every piece of mutable crawl state (frontier, seen and
 //! emitted sets, stats), so none of it needs a lock. Fetch tasks run in a
@@ -7,13 +8,28 @@
 //! so a slow consumer slows the crawl instead of growing a buffer: at most
 //! `concurrency` finished outcomes wait in the join set meanwhile.
 //!
+//! A task is only started for a URL whose host can send a request now
+//! (see [`Frontier::pop_ready`]): the loop takes the host's start slot
+//! itself and hands it to the task. When every queued host is pacing, the
+//! loop sleeps until the first one is due, so a host with a long
+//! `Crawl-delay`, a `Retry-After` backoff or an unreachable robots.txt
+//! never holds global slots other hosts could use.
+//!
+//! A page naming another in-scope URL as canonical is not emitted under
+//! that URL: the canonical is queued (at the page's depth) and fetched in
+//! its own right, the page is skipped as `canonicalized`, and its links are
+//! followed all the same. Only a canonical already emitted makes the page
+//! a duplicate; one already fetched without becoming a page (it redirects
+//! here, say) leaves the page standing for itself.
+//!
 //! A page answering 304 has no body to find links in; its links come from
 //! the validators of the earlier run and are queued exactly like the links
 //! of a fetched page, so an unchanged site is crawled as deep as before.
 //!
-//! `max_pages` is exact: a task is only started while emitted pages plus
-//! tasks in flight are under the cap, so the cap can never be overrun and
-//! a failed fetch frees its slot for the next URL.
+//! `max_pages` is exact: a task is only started while page requests sent
+//! plus tasks in flight are under the cap, and a task that ends without
+//! sending one (robots.txt said no, or is not reachable yet) gives its
+//! reservation back.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -25,15 +41,15 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 use url::Url;
 
-use crate::config::CrawlConfig;
+use crate::config::{CrawlConfig, SITEMAP_URLS_PER_PAGE};
 use crate::error::CrawlError;
 use crate::event::{CrawlEvent, FailKind, FailedPage, SkipReason, SkippedPage};
 use crate::fetch::Fetcher;
 use crate::frontier::{Frontier, Item};
-use crate::robots::RobotsRules;
+use crate::host::Ticket;
 use crate::scope::Scope;
 use crate::stats::{CrawlStats, Tally, Traffic};
-use crate::task::{self, Outcome, PageResult};
+use crate::task::{self, Finished, Outcome, PageResult};
 use crate::{seeds, url_norm};
 
 /// A validated crawl, ready to run.
@@ -74,14 +90,21 @@ pub(crate) struct Shared {
 
 impl Shared {
     /// Why robots.txt keeps us from the URL, if it does (and is respected).
-    pub(crate) async fn robots_block(&self, url: &Url, traffic: &Traffic) -> Option<RobotsBlock> {
+    /// A fetch of robots.txt this needs uses `ticket` when it is for the
+    /// URL's host.
+    pub(crate) async fn robots_block(
+        &self,
+        url: &Url,
+        traffic: &Traffic,
+        ticket: &mut Option<Ticket>,
+    ) -> Option<RobotsBlock> {
         if !self.config.respect_robots {
             return None;
         }
-        let rules: Arc<RobotsRules> = self.fetcher.robots(url, traffic).await;
-        if let Some(cause) = rules.unavailable_cause() {
-            Some(RobotsBlock::Unavailable(cause.to_owned()))
-        } else if rules.is_allowed(url) {
+        let answer = self.fetcher.robots(url, traffic, ticket).await;
+        if let Some(cause) = answer.rules.unavailable_cause() {
+            Some(RobotsBlock::Unavailable { cause: cause.to_owned(), retry_at: answer.retry_at })
+        } else if answer.rules.is_allowed(url) {
             None
         } else {
             Some(RobotsBlock::Disallowed)
@@ -95,7 +118,13 @@ pub(crate) enum RobotsBlock {
     /// The rules disallow it for our user agent.
     Disallowed,
     /// robots.txt could not be read; the cause says why.
-    Unavailable(String),
+    Unavailable {
+        /// What went wrong.
+        cause: String,
+        /// When robots.txt will be fetched again; `None` once the attempts
+        /// are used up.
+        retry_at: Option<Instant>,
+    },
 }
 
 impl Crawler {
@@ -112,6 +141,7 @@ impl Crawler {
             &starts,
             &config.extra_hosts,
             config.allow_subdomains,
+            config.no_parent,
             &config.include,
             &config.exclude,
         )?;
@@ -180,14 +210,15 @@ struct Run {
     events: mpsc::Sender<CrawlEvent>,
     cancel: CancellationToken,
     frontier: Frontier,
-    /// URLs ever queued (or folded in as a canonical), so none is queued
-    /// twice.
+    /// URLs ever queued, so none is queued twice.
     seen: HashSet<Url>,
+    /// Scheduled URLs whose task has ended (not deferred).
+    done: HashSet<Url>,
     /// Identities emitted, plus the requested and final URLs that led to
     /// them, so later copies are dropped or skipped as duplicates.
     emitted: HashSet<Url>,
     lastmods: HashMap<Url, String>,
-    tasks: JoinSet<Outcome>,
+    tasks: JoinSet<Finished>,
     in_flight: HashMap<Id, Item>,
     stats: CrawlStats,
     stopped: bool,
@@ -206,6 +237,7 @@ impl Run {
             cancel,
             frontier: Frontier::default(),
             seen: HashSet::new(),
+            done: HashSet::new(),
             emitted: HashSet::new(),
             lastmods: HashMap::new(),
             tasks: JoinSet::new(),
@@ -250,20 +282,21 @@ impl Run {
 
     async fn seed_sitemaps(&mut self) {
         let cancel = self.cancel.clone();
+        let limit = self.shared.config.max_pages.saturating_mul(SITEMAP_URLS_PER_PAGE);
         let found = tokio::select! {
             biased;
             () = cancel.cancelled() => {
                 self.stop_cancelled();
                 return;
             }
-            found = seeds::from_sitemaps(&self.shared, &self.traffic) => found,
+            found = seeds::from_sitemaps(&self.shared, &self.traffic, limit) => found,
         };
 
         for (url, lastmod) in found {
             if let Some(lastmod) = lastmod {
                 self.lastmods.insert(url.clone(), lastmod);
             }
-            if self.shared.scope.contains(&url) && self.seen.insert(url.clone()) {
+            if self.seen.insert(url.clone()) {
                 self.stats.sitemap_urls += 1;
                 self.frontier.push(Item { url, depth: 0, referrer: None });
             }
@@ -273,53 +306,89 @@ impl Run {
     async fn crawl(&mut self) {
         let cancel = self.cancel.clone();
         while !self.stopped {
-            self.start_tasks();
+            let wake = self.start_tasks();
             if self.tasks.is_empty() {
-                break;
+                // Nothing in flight: either done, or every queued host is
+                // pacing and the loop waits for the first to be due.
+                let Some(at) = wake else {
+                    break;
+                };
+                tokio::select! {
+                    biased;
+                    () = cancel.cancelled() => self.stop_cancelled(),
+                    () = tokio::time::sleep_until(at) => {}
+                }
+                continue;
             }
 
+            let due = wake.unwrap_or_else(Instant::now);
             tokio::select! {
                 biased;
                 () = cancel.cancelled() => self.stop_cancelled(),
                 Some(joined) = self.tasks.join_next_with_id() => match joined {
-                    Ok((id, outcome)) => {
-                        self.in_flight.remove(&id);
-                        self.handle(outcome).await;
+                    Ok((id, finished)) => {
+                        let item = self.in_flight.remove(&id);
+                        self.handle(finished, item).await;
                     }
                     Err(error) => self.task_died(&error).await,
                 },
+                () = tokio::time::sleep_until(due), if wake.is_some() => {}
             }
         }
         self.stats.page_limit_reached = !self.frontier.is_empty() && self.budget_left() == 0;
     }
 
-    /// Pages that may still be started without risking the cap.
+    /// Page requests that may still be started without risking the cap.
     fn budget_left(&self) -> usize {
-        let used = usize::try_from(self.stats.budget_used()).unwrap_or(usize::MAX);
-        self.shared.config.max_pages.saturating_sub(used + self.tasks.len())
+        let used = usize::try_from(self.stats.pages_requested).unwrap_or(usize::MAX);
+        self.shared.config.max_pages.saturating_sub(used.saturating_add(self.tasks.len()))
     }
 
-    fn start_tasks(&mut self) {
+    /// Starts tasks while there are global slots, budget and a host ready
+    /// to send; returns when to try again if a queued host is pacing.
+    fn start_tasks(&mut self) -> Option<Instant> {
         while self.tasks.len() < self.shared.config.concurrency && self.budget_left() > 0 {
-            let Some(item) = self.frontier.pop() else {
-                return;
+            let hosts = &self.shared.fetcher.hosts;
+            let emitted = &self.emitted;
+            let mut dropped = 0;
+            let next = self.frontier.pop_ready(
+                |key| hosts.by_key(key).try_start(),
+                |item| {
+                    let dead = emitted.contains(&item.url);
+                    if dead {
+                        debug!(url = %item.url, "dropped: identity already emitted");
+                        dropped += 1;
+                    }
+                    dead
+                },
+            );
+            self.stats.duplicates_dropped += dropped;
+            let (item, ticket) = match next {
+                Ok(ready) => ready,
+                Err(wake) => return wake,
             };
-            if self.emitted.contains(&item.url) {
-                debug!(url = %item.url, "dropped: identity already emitted");
-                self.stats.duplicates_dropped += 1;
-                continue;
-            }
 
             let handle = self.tasks.spawn(task::fetch(
                 Arc::clone(&self.shared),
                 Arc::clone(&self.traffic),
                 item.clone(),
+                ticket,
             ));
             self.in_flight.insert(handle.id(), item);
         }
+        None
     }
 
-    async fn handle(&mut self, outcome: Outcome) {
+    async fn handle(&mut self, finished: Finished, item: Option<Item>) {
+        let Finished { outcome, requested } = finished;
+        if requested {
+            self.stats.pages_requested += 1;
+        }
+        if let Some(item) = item
+            && !matches!(outcome, Outcome::Deferred(_))
+        {
+            self.done.insert(item.url);
+        }
         match outcome {
             Outcome::Page(result) => self.handle_page(*result).await,
             Outcome::NotModified(mut page) => {
@@ -330,34 +399,53 @@ impl Run {
             }
             Outcome::Skipped(skipped) => self.emit(CrawlEvent::Skipped(skipped)).await,
             Outcome::Failed(failed) => self.emit(CrawlEvent::Failed(failed)).await,
+            Outcome::Deferred(item) => self.frontier.push(item),
         }
     }
 
-    /// Folds redirects and the canonical into the page's identity, queues
-    /// its links and emits it unless it duplicates an emitted page.
+    /// Queues the page's links, settles its identity against its canonical
+    /// URL and emits it unless it is left out.
     async fn handle_page(&mut self, result: PageResult) {
-        let PageResult { mut page, noindex } = result;
+        let PageResult { mut page, noindex, canonical_target, links_truncated } = result;
+        if links_truncated {
+            self.stats.link_lists_truncated += 1;
+        }
         self.queue_links(&page.links, page.depth + 1, &page.final_url);
 
-        page.canonical = page.canonical.filter(|canonical| self.shared.scope.contains(canonical));
-        let identity = page.canonical.clone().unwrap_or_else(|| page.final_url.clone());
         if noindex {
             self.skip(page.requested_url, SkipReason::NoIndex).await;
             return;
         }
-        if self.emitted.contains(&identity) {
-            self.skip(page.requested_url, SkipReason::Duplicate { of: identity }).await;
+        if self.emitted.contains(&page.final_url) {
+            let of = page.final_url.clone();
+            self.skip(page.requested_url, SkipReason::Duplicate { of }).await;
             return;
         }
+        if let Some(canonical) = canonical_target {
+            if self.emitted.contains(&canonical) {
+                self.skip(page.requested_url, SkipReason::Duplicate { of: canonical }).await;
+                return;
+            }
+            // A canonical already fetched that did not become a page (it
+            // redirects here, failed, or was skipped) cannot stand in for
+            // this page.
+            if !self.done.contains(&canonical) {
+                if self.seen.insert(canonical.clone()) {
+                    let referrer = Some(Arc::new(page.final_url.clone()));
+                    let item = Item { url: canonical.clone(), depth: page.depth, referrer };
+                    self.frontier.push(item);
+                }
+                self.skip(page.requested_url, SkipReason::Canonicalized { to: canonical }).await;
+                return;
+            }
+        }
 
-        self.seen.insert(identity.clone());
         self.emitted.insert(page.requested_url.clone());
         self.emitted.insert(page.final_url.clone());
-        self.emitted.insert(identity.clone());
-        page.sitemap_lastmod = [&identity, &page.final_url, &page.requested_url]
+        page.sitemap_lastmod = [&page.final_url, &page.requested_url]
             .into_iter()
             .find_map(|url| self.lastmods.get(url).cloned());
-        page.url = identity;
+        page.url = page.final_url.clone();
         self.emit(CrawlEvent::Page(page)).await;
     }
 
@@ -384,7 +472,10 @@ impl Run {
     /// A fetch task panicked or was aborted; its URL still gets an event.
     async fn task_died(&mut self, error: &tokio::task::JoinError) {
         warn!(%error, "fetch task ended abnormally");
+        // Whether it sent a request is unknown; counting it keeps the cap.
+        self.stats.pages_requested += 1;
         if let Some(item) = self.in_flight.remove(&error.id()) {
+            self.done.insert(item.url.clone());
             let failed = FailedPage {
                 url: item.url,
                 error: error.to_string(),

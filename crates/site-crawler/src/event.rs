@@ -43,12 +43,16 @@ impl CrawlEvent {
 /// A fetched HTML page.
 #[derive(Debug, Clone)]
 pub struct FetchedPage {
-    /// The page's identity: normalized, with redirects and an in-scope
-    /// `<link rel=canonical>` folded in. No two pages of a run share it.
+    /// The page's identity: the URL that answered, after redirects (and
+    /// meta refreshes), normalized. No two pages of a run share it. A page
+    /// whose canonical URL is another in-scope page is not emitted under
+    /// that URL: it is skipped ([`SkipReason::Canonicalized`] or
+    /// [`SkipReason::Duplicate`]) and the canonical page is fetched in its
+    /// own right.
     pub url: Url,
     /// The URL as scheduled (normalized), before redirects.
     pub requested_url: Url,
-    /// The URL that answered 200, after redirects.
+    /// The URL that answered 200, after redirects; equal to `url`.
     pub final_url: Url,
     /// Link distance from the nearest start or sitemap URL.
     pub depth: usize,
@@ -65,7 +69,10 @@ pub struct FetchedPage {
     /// The sitemap `<lastmod>` of this URL, RFC 3339, when a sitemap listed
     /// it.
     pub sitemap_lastmod: Option<String>,
-    /// The in-scope canonical URL the page declared, normalized.
+    /// The in-scope canonical URL the page declared, normalized. When it
+    /// differs from `url`, the canonical was out of reach (disallowed by
+    /// robots.txt, or already fetched without becoming a page, as when it
+    /// redirects here), so the page stands for itself.
     pub canonical: Option<Url>,
     /// Body size after content decoding, before charset decoding.
     pub bytes: u64,
@@ -142,6 +149,14 @@ pub enum SkipReason {
         /// The identity already emitted.
         of: Url,
     },
+    /// The page names another in-scope URL as its canonical, not yet
+    /// fetched: that URL is queued at the page's depth and fetched in its
+    /// own right, and this copy is left out. The page's links are still
+    /// followed.
+    Canonicalized {
+        /// The canonical URL.
+        to: Url,
+    },
     /// `<meta name=robots content=noindex>` or `X-Robots-Tag: noindex`.
     NoIndex,
 }
@@ -157,6 +172,7 @@ impl SkipReason {
             Self::NotHtml { .. } => "not_html",
             Self::Binary => "binary",
             Self::Duplicate { .. } => "duplicate",
+            Self::Canonicalized { .. } => "canonicalized",
             Self::NoIndex => "noindex",
         }
     }
@@ -174,6 +190,7 @@ impl fmt::Display for SkipReason {
             },
             Self::Binary => f.write_str("binary content served as html"),
             Self::Duplicate { of } => write!(f, "duplicate of {of}"),
+            Self::Canonicalized { to } => write!(f, "canonical url is {to}"),
             Self::NoIndex => f.write_str("marked noindex"),
         }
     }

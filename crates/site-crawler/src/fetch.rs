@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use tracing::debug;
 use url::Url;
 
-use crate::config::{CrawlConfig, Validators};
+use crate::config::{CrawlConfig, MAX_HOST_BACKOFF, ROBOTS_ATTEMPTS, Validators};
 use crate::error::CrawlError;
-use crate::host::{CachedRobots, Hosts};
+use crate::host::{CachedRobots, Hosts, Ticket};
 use crate::robots::{self, MAX_ROBOTS_BYTES, RobotsRules};
 use crate::stats::Traffic;
 
@@ -26,6 +26,45 @@ use crate::stats::Traffic;
 const ROBOTS_MAX_REDIRECTS: usize = 5;
 /// First wait after a 429/503 without `Retry-After`; doubled per attempt.
 const BASE_BACKOFF: Duration = Duration::from_secs(1);
+/// Why a request produced no usable answer.
+#[derive(Debug)]
+pub(crate) enum FetchError {
+    /// The request or the connection failed.
+    Transport(reqwest::Error),
+    /// The server answered 429/503 asking for a longer wait than
+    /// `max_retry_after`; the host has been backed off instead.
+    WaitTooLong {
+        /// The status answered.
+        status: StatusCode,
+        /// The wait the server asked for.
+        asked: Duration,
+        /// The cap it exceeded.
+        cap: Duration,
+    },
+}
+
+impl FetchError {
+    /// A one-line description ending with the innermost useful cause.
+    pub(crate) fn describe(&self, timeout: Duration) -> String {
+        match self {
+            Self::Transport(error) => describe(error, timeout),
+            Self::WaitTooLong { status, asked, cap } => format!(
+                "server answered {status} and asked to wait {} s, more than the {} s allowed",
+                asked.as_secs(),
+                cap.as_secs()
+            ),
+        }
+    }
+}
+
+/// The robots.txt rules of an origin, and, while they are the stand-in for
+/// an unreachable file, when it will be fetched again (`None` once the
+/// attempts are used up).
+#[derive(Debug, Clone)]
+pub(crate) struct RobotsAnswer {
+    pub(crate) rules: Arc<RobotsRules>,
+    pub(crate) retry_at: Option<Instant>,
+}
 
 /// Why a body was not read whole.
 #[derive(Debug)]
@@ -46,6 +85,8 @@ pub(crate) struct Fetcher {
     max_retry_after: Duration,
     robots_retry: Duration,
     delay: Duration,
+    respect_robots: bool,
+    pub(crate) timeout: Duration,
 }
 
 impl Fetcher {
@@ -73,37 +114,57 @@ impl Fetcher {
             max_retry_after: config.max_retry_after,
             robots_retry: config.robots_retry,
             delay: config.delay,
+            respect_robots: config.respect_robots,
+            timeout: config.timeout,
         })
     }
 
     /// Sends a GET through the host's gate, retrying 429 and 503 answers
-    /// after the wait they ask for (capped), up to `max_retries` times.
-    /// The last answer is returned whatever its status, with the host
-    /// permit, to be held until its body is read.
+    /// after the wait they ask for, up to `max_retries` times. The first
+    /// request uses `ticket` when it is for this host. Every 429/503 backs
+    /// the whole host off, the last one too; a wait longer than
+    /// `max_retry_after` is not sat out but fails the request with
+    /// [`FetchError::WaitTooLong`], after backing the host off for it
+    /// (at most [`MAX_HOST_BACKOFF`]). Any other answer is returned with
+    /// the host permit, to be held until its body is read.
     pub(crate) async fn get(
         &self,
         url: &Url,
         validators: Option<&Validators>,
         traffic: &Traffic,
-    ) -> Result<(reqwest::Response, OwnedSemaphorePermit), reqwest::Error> {
+        ticket: &mut Option<Ticket>,
+    ) -> Result<(reqwest::Response, OwnedSemaphorePermit), FetchError> {
         let host = self.hosts.get(url);
         let mut attempt = 0;
         loop {
-            let permit = host.acquire().await;
+            let reserved = ticket.take().and_then(|ticket| ticket.redeem(&host));
+            let permit = match reserved {
+                Some(permit) => permit,
+                None => host.acquire().await,
+            };
             Traffic::bump(&traffic.requests, 1);
-            let response = self.request(url, validators).send().await?;
+            let response =
+                self.request(url, validators).send().await.map_err(FetchError::Transport)?;
 
             let status = response.status();
             let retryable =
                 matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE);
-            if !retryable || attempt >= self.max_retries {
+            if !retryable {
+                return Ok((response, permit));
+            }
+
+            let (wait, asked) = self.retry_wait(response.headers(), attempt);
+            if let Some(asked) = asked.filter(|asked| *asked > self.max_retry_after) {
+                debug!(%url, %status, asked_s = asked.as_secs(), "server asks for a long wait; backing off host");
+                host.back_off(asked.min(MAX_HOST_BACKOFF));
+                return Err(FetchError::WaitTooLong { status, asked, cap: self.max_retry_after });
+            }
+            debug!(%url, %status, attempt, wait_ms = wait.as_millis(), "backing off host");
+            host.back_off(wait);
+            if attempt >= self.max_retries {
                 return Ok((response, permit));
             }
             drop(permit);
-
-            let wait = self.retry_wait(response.headers(), attempt);
-            debug!(%url, %status, attempt, wait_ms = wait.as_millis(), "backing off host");
-            host.back_off(wait);
             Traffic::bump(&traffic.retries, 1);
             attempt += 1;
         }
@@ -122,48 +183,82 @@ impl Fetcher {
         request
     }
 
-    /// The wait a 429/503 asks for, capped; doubling from one second when
-    /// the server does not say.
-    fn retry_wait(&self, headers: &HeaderMap, attempt: usize) -> Duration {
+    /// The wait before retrying a 429/503 (the asked wait, capped;
+    /// doubling from one second when the server does not say) and the
+    /// wait the server asked for, if it did.
+    fn retry_wait(&self, headers: &HeaderMap, attempt: usize) -> (Duration, Option<Duration>) {
         let asked = headers
             .get(RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(parse_retry_after);
         let fallback = BASE_BACKOFF.saturating_mul(1 << attempt.min(16));
-        asked.unwrap_or(fallback).min(self.max_retry_after)
+        (asked.unwrap_or(fallback).min(self.max_retry_after), asked)
     }
 
-    /// The robots.txt rules for the URL's origin, fetched once and cached
-    /// on the host; an unreachable file is fetched again after
-    /// `robots_retry`.
-    pub(crate) async fn robots(&self, url: &Url, traffic: &Traffic) -> Arc<RobotsRules> {
-        let host = self.hosts.get(url);
-        let mut cached = host.robots.lock().await;
+    /// The robots.txt rules for the URL's origin, fetched once and cached.
+    /// An unreachable file is fetched again after `robots_retry` (doubled
+    /// each time) until [`ROBOTS_ATTEMPTS`] fetches have failed; after that
+    /// its rules (nothing allowed) stand for the rest of the run.
+    /// `Crawl-delay` is applied to the host only when robots.txt is
+    /// obeyed.
+    pub(crate) async fn robots(
+        &self,
+        url: &Url,
+        traffic: &Traffic,
+        ticket: &mut Option<Ticket>,
+    ) -> RobotsAnswer {
+        let slot = self.hosts.robots(url);
+        let mut cached = match slot.try_lock() {
+            Ok(cached) => cached,
+            Err(_) => {
+                // Another task is fetching this robots.txt and may need a
+                // permit of the host: waiting while holding one could
+                // deadlock, and the answer will be cached anyway.
+                drop(ticket.take());
+                slot.lock().await
+            }
+        };
         if let Some(entry) = cached.as_ref().filter(|entry| entry.is_fresh()) {
-            return Arc::clone(&entry.rules);
+            return RobotsAnswer { rules: Arc::clone(&entry.rules), retry_at: entry.expires };
         }
 
-        let rules = Arc::new(self.fetch_robots(url, traffic).await);
-        if let Some(delay) = rules.crawl_delay() {
-            host.raise_delay(delay.min(self.max_retry_after).max(self.delay));
+        let rules = Arc::new(self.fetch_robots(url, traffic, ticket).await);
+        if let Some(delay) = rules.crawl_delay().filter(|_| self.respect_robots) {
+            self.hosts.get(url).raise_delay(delay.min(self.max_retry_after).max(self.delay));
         }
-        let expires = rules.is_unavailable().then(|| Instant::now() + self.robots_retry);
-        *cached = Some(CachedRobots { rules: Arc::clone(&rules), expires });
-        rules
+        let failures = match cached.as_ref() {
+            Some(previous) if rules.is_unavailable() => previous.failures + 1,
+            _ if rules.is_unavailable() => 1,
+            _ => 0,
+        };
+        let expires = (rules.is_unavailable() && failures < ROBOTS_ATTEMPTS).then(|| {
+            Instant::now() + self.robots_retry.saturating_mul(1 << (failures - 1).min(16))
+        });
+        if rules.is_unavailable() {
+            debug!(%url, failures, retry = expires.is_some(), "robots.txt unavailable");
+        }
+        *cached = Some(CachedRobots { rules: Arc::clone(&rules), expires, failures });
+        RobotsAnswer { rules, retry_at: expires }
     }
 
-    async fn fetch_robots(&self, url: &Url, traffic: &Traffic) -> RobotsRules {
+    async fn fetch_robots(
+        &self,
+        url: &Url,
+        traffic: &Traffic,
+        ticket: &mut Option<Ticket>,
+    ) -> RobotsRules {
         let Some(mut target) = robots::robots_url(url) else {
             return RobotsRules::allow_all();
         };
 
         for _ in 0..=ROBOTS_MAX_REDIRECTS {
             Traffic::bump(&traffic.robots_fetches, 1);
-            let (response, _permit) = match self.get(&target, None, traffic).await {
+            let (response, _permit) = match self.get(&target, None, traffic, ticket).await {
                 Ok(fetched) => fetched,
                 Err(error) => {
-                    debug!(url = %target, %error, "robots.txt unreachable");
-                    return RobotsRules::unreachable(format!("robots.txt unreachable: {error}"));
+                    let cause = error.describe(self.timeout);
+                    debug!(url = %target, error = %cause, "robots.txt unreachable");
+                    return RobotsRules::unreachable(format!("robots.txt unreachable: {cause}"));
                 }
             };
 
@@ -178,9 +273,10 @@ impl Fetcher {
             if status.is_success() {
                 return match read_body(response, MAX_ROBOTS_BYTES as u64, true).await {
                     Ok(body) => RobotsRules::parse(&body, &self.user_agent),
-                    Err(BodyError::Transport(error)) => {
-                        RobotsRules::unreachable(format!("reading robots.txt failed: {error}"))
-                    }
+                    Err(BodyError::Transport(error)) => RobotsRules::unreachable(format!(
+                        "reading robots.txt failed: {}",
+                        describe(&error, self.timeout)
+                    )),
                     Err(BodyError::TooLarge) => {
                         RobotsRules::unreachable("robots.txt is too large".to_owned())
                     }
@@ -236,6 +332,48 @@ pub(crate) fn redirect_target(from: &Url, headers: &HeaderMap) -> Option<Url> {
     crate::url_norm::resolve(from, location)
 }
 
+/// Describes a request error as reqwest's message followed by the
+/// innermost useful cause (`connection refused`, `dns lookup failed: ...`,
+/// `timed out after 30s`, `tls: ...`), which reqwest's own message leaves
+/// out.
+pub(crate) fn describe(error: &reqwest::Error, timeout: Duration) -> String {
+    format!("{error}: {}", innermost_cause(error, timeout))
+}
+
+fn innermost_cause(error: &reqwest::Error, timeout: Duration) -> String {
+    if error.is_timeout() {
+        return if timeout.subsec_millis() == 0 {
+            format!("timed out after {}s", timeout.as_secs())
+        } else {
+            format!("timed out after {}ms", timeout.as_millis())
+        };
+    }
+    let mut chain: Vec<&(dyn std::error::Error + 'static)> = Vec::new();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        chain.push(cause);
+        source = cause.source();
+    }
+    let innermost = chain.last().map(ToString::to_string).unwrap_or_else(|| error.to_string());
+
+    if chain.iter().any(|cause| cause.to_string().starts_with("dns error")) {
+        return format!("dns lookup failed: {innermost}");
+    }
+    if let Some(tls) = chain.iter().find_map(|cause| cause.downcast_ref::<rustls::Error>()) {
+        return format!("tls: {tls}");
+    }
+    let io_kind =
+        chain.iter().find_map(|cause| cause.downcast_ref::<std::io::Error>()).map(|e| e.kind());
+    match io_kind {
+        Some(std::io::ErrorKind::ConnectionRefused) => "connection refused".to_owned(),
+        Some(std::io::ErrorKind::ConnectionReset) => "connection reset by peer".to_owned(),
+        Some(std::io::ErrorKind::ConnectionAborted) => "connection aborted".to_owned(),
+        Some(std::io::ErrorKind::TimedOut) => "connection timed out".to_owned(),
+        Some(std::io::ErrorKind::UnexpectedEof) => "connection closed early".to_owned(),
+        _ => innermost,
+    }
+}
+
 /// Parses `Retry-After`: delay seconds or an HTTP date.
 pub(crate) fn parse_retry_after(value: &str) -> Option<Duration> {
     let value = value.trim();
@@ -270,13 +408,28 @@ mod tests {
         let traffic = Traffic::default();
 
         let capped = fetcher(Duration::from_secs(2), Duration::ZERO);
-        let rules = capped.robots(&site.base_url(), &traffic).await;
+        let rules = capped.robots(&site.base_url(), &traffic, &mut None).await.rules;
         assert!(!rules.is_allowed(&site.url("/x")));
         assert_eq!(capped.hosts.get(&site.base_url()).delay(), Duration::from_secs(2));
 
         let uncapped = fetcher(Duration::from_secs(60), Duration::ZERO);
-        uncapped.robots(&site.base_url(), &traffic).await;
+        uncapped.robots(&site.base_url(), &traffic, &mut None).await;
         assert_eq!(uncapped.hosts.get(&site.base_url()).delay(), Duration::from_secs(5));
+    }
+
+    #[tokio::test]
+    async fn crawl_delay_is_not_applied_when_robots_txt_is_ignored() {
+        let robots = Route::bytes("text/plain", "User-agent: *\nCrawl-delay: 5\n");
+        let site = TestSite::new().route("/robots.txt", robots).start().await;
+        let config = CrawlConfig {
+            delay: Duration::from_millis(10),
+            respect_robots: false,
+            ..CrawlConfig::default()
+        };
+        let ignoring = Fetcher::new(&config).unwrap();
+        let answer = ignoring.robots(&site.base_url(), &Traffic::default(), &mut None).await;
+        assert_eq!(answer.rules.crawl_delay(), Some(Duration::from_secs(5)));
+        assert_eq!(ignoring.hosts.get(&site.base_url()).delay(), Duration::from_millis(10));
     }
 
     #[tokio::test]
@@ -284,10 +437,22 @@ mod tests {
         let site = TestSite::new().route("/robots.txt", Route::status(500)).start().await;
         let traffic = Traffic::default();
         let retry_at_once = fetcher(Duration::from_secs(1), Duration::ZERO);
-        assert!(retry_at_once.robots(&site.base_url(), &traffic).await.is_unavailable());
+        assert!(
+            retry_at_once
+                .robots(&site.base_url(), &traffic, &mut None)
+                .await
+                .rules
+                .is_unavailable()
+        );
         site.set_route("/robots.txt", Route::status(404));
-        assert!(!retry_at_once.robots(&site.base_url(), &traffic).await.is_unavailable());
-        retry_at_once.robots(&site.base_url(), &traffic).await;
+        assert!(
+            !retry_at_once
+                .robots(&site.base_url(), &traffic, &mut None)
+                .await
+                .rules
+                .is_unavailable()
+        );
+        retry_at_once.robots(&site.base_url(), &traffic, &mut None).await;
         assert_eq!(site.hits("/robots.txt"), 2, "a fetched answer is kept");
     }
 
@@ -299,8 +464,9 @@ mod tests {
             .start()
             .await;
         let rules = fetcher(Duration::from_secs(1), Duration::ZERO)
-            .robots(&site.base_url(), &Traffic::default())
-            .await;
+            .robots(&site.base_url(), &Traffic::default(), &mut None)
+            .await
+            .rules;
         assert!(!rules.is_allowed(&site.url("/page")));
     }
 

@@ -1,8 +1,9 @@
 //! Which URLs belong to the crawl.
 //!
 //! A URL is in scope when its host is a start host (or a subdomain of one,
-//! when allowed, or an extra host) and it passes the include and exclude
-//! regexes. The check runs on normalized URLs, for every discovered link,
+//! when allowed, or an extra host), it passes the include and exclude
+//! regexes and, with `no_parent`, its path lies under the folder of a start
+//! URL on the same host. The check runs on normalized URLs, for every discovered link,
 //! every redirect hop and every canonical URL, so it is kept allocation
 //! free: hosts in a set, patterns compiled once into `RegexSet`s.
 
@@ -20,11 +21,14 @@ pub struct Scope {
     allow_subdomains: bool,
     include: Option<RegexSet>,
     exclude: Option<RegexSet>,
+    /// With `no_parent`: `(host, port, folder)` of each start URL.
+    folders: Vec<(String, Option<u16>, String)>,
 }
 
 impl Scope {
     /// Compiles a scope from the start URLs' hosts, the extra hosts and the
-    /// patterns.
+    /// patterns. With `no_parent`, URLs on a start URL's host must lie
+    /// under the folder of one of that host's start URLs.
     ///
     /// # Errors
     ///
@@ -34,6 +38,7 @@ impl Scope {
         start_urls: &[Url],
         extra_hosts: &[String],
         allow_subdomains: bool,
+        no_parent: bool,
         include: &[String],
         exclude: &[String],
     ) -> Result<Self, CrawlError> {
@@ -43,12 +48,43 @@ impl Scope {
             hosts.insert(parse_host(host)?);
         }
 
+        let folders = if no_parent {
+            start_urls
+                .iter()
+                .filter_map(|url| {
+                    let path = url.path();
+                    let folder = &path[..path.rfind('/').map_or(0, |slash| slash + 1)];
+                    Some((url.host_str()?.to_owned(), url.port(), folder.to_owned()))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+
         Ok(Self {
             hosts,
             allow_subdomains,
             include: compile("include", include)?,
             exclude: compile("exclude", exclude)?,
+            folders,
         })
+    }
+
+    /// Whether the URL lies under a start folder of its host, or its host
+    /// has none (always, without `no_parent`).
+    #[must_use]
+    pub fn folder_allows(&self, url: &Url) -> bool {
+        let (host, port) = (url.host_str().unwrap_or_default(), url.port());
+        let mut on_start_host = false;
+        for (start_host, start_port, folder) in &self.folders {
+            if start_host == host && *start_port == port {
+                if url.path().starts_with(folder.as_str()) {
+                    return true;
+                }
+                on_start_host = true;
+            }
+        }
+        !on_start_host
     }
 
     /// Whether the URL's host is in scope.
@@ -72,10 +108,10 @@ impl Scope {
             && !self.exclude.as_ref().is_some_and(|set| set.is_match(text))
     }
 
-    /// Whether the URL is in scope: host and patterns.
+    /// Whether the URL is in scope: host, patterns and start folders.
     #[must_use]
     pub fn contains(&self, url: &Url) -> bool {
-        self.host_allowed(url) && self.patterns_allow(url)
+        self.host_allowed(url) && self.patterns_allow(url) && self.folder_allows(url)
     }
 }
 
@@ -125,6 +161,7 @@ mod tests {
             &[url("https://example.com/docs/")],
             &owned(&["Extra.Example.org:8080"]),
             subdomains,
+            false,
             &owned(include),
             &owned(exclude),
         )
@@ -159,10 +196,40 @@ mod tests {
     }
 
     #[test]
+    fn no_parent_keeps_to_the_start_folders_of_each_start_host() {
+        let starts = [
+            url("https://example.com/book/index.html"),
+            url("https://example.com/guide/"),
+            url("http://other.example:8080/a/b"),
+        ];
+        let scope =
+            Scope::new(&starts, &["cdn.example.net".into()], false, true, &[], &[]).unwrap();
+        for inside in [
+            "https://example.com/book/",
+            "https://example.com/book/ch01.html",
+            "http://example.com/guide/x/y",
+            "http://other.example:8080/a/c",
+            "https://cdn.example.net/anything",
+        ] {
+            assert!(scope.contains(&url(inside)), "{inside}");
+        }
+        for outside in [
+            "https://example.com/",
+            "https://example.com/bookkeeping",
+            "https://example.com/about/book/",
+            "http://other.example:8080/b",
+        ] {
+            assert!(!scope.contains(&url(outside)), "{outside}");
+        }
+        let whole = Scope::new(&[url("https://example.com/book")], &[], false, true, &[], &[]);
+        assert!(whole.unwrap().contains(&url("https://example.com/other")), "/book gives /");
+    }
+
+    #[test]
     fn bad_pattern_and_host_are_reported() {
-        let err = Scope::new(&[], &[], false, &["(".to_owned()], &[]).unwrap_err();
+        let err = Scope::new(&[], &[], false, false, &["(".to_owned()], &[]).unwrap_err();
         assert!(matches!(err, CrawlError::InvalidPattern { which: "include", .. }));
-        let err = Scope::new(&[], &[" ".to_owned()], false, &[], &[]).unwrap_err();
+        let err = Scope::new(&[], &[" ".to_owned()], false, false, &[], &[]).unwrap_err();
         assert!(matches!(err, CrawlError::InvalidHost { .. }));
     }
 }

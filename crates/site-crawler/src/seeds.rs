@@ -3,9 +3,12 @@
 //! For each start origin: the `Sitemap:` lines of its robots.txt plus
 //! `/sitemap.xml`, then nested sitemaps of any index, breadth-first, up to
 //! `max_sitemaps` files. Only sitemaps on in-scope hosts are fetched, so
-//! the crawl never sends traffic outside its scope. This runs before the
-//! page crawl starts, which delays the first page a little but lets every
-//! page know its sitemap `lastmod` from the start.
+//! the crawl never sends traffic outside its scope, and only in-scope page
+//! URLs are kept, at most `limit` of them: a sitemap index can list
+//! millions, and holding them all before the first page is fetched would
+//! cost memory the page budget never uses. This runs before the page crawl
+//! starts, which delays the first page a little but lets every page know
+//! its sitemap `lastmod` from the start.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -22,17 +25,24 @@ use crate::url_norm;
 /// files at 50 MiB uncompressed.
 const MAX_SITEMAP_BYTES: u64 = sitemapo::BYTE_LIMIT as u64;
 
-/// Every page URL listed by the start hosts' sitemaps, with its lastmod.
+/// Up to `limit` distinct in-scope page URLs listed by the start hosts'
+/// sitemaps, with their lastmod, in sitemap order.
 pub(crate) async fn from_sitemaps(
     shared: &Shared,
     traffic: &Traffic,
+    limit: usize,
 ) -> Vec<(Url, Option<String>)> {
     let mut queue = initial_sitemaps(shared, traffic).await;
     let mut queued: HashSet<Url> = queue.iter().cloned().collect();
     let mut pages = Vec::new();
+    let mut kept: HashSet<Url> = HashSet::new();
     let mut fetched = 0;
 
     while let Some(url) = queue.pop_front() {
+        if kept.len() >= limit {
+            info!(limit, "sitemap url limit reached; remaining sitemaps ignored");
+            break;
+        }
         if fetched >= shared.config.max_sitemaps {
             info!(
                 limit = shared.config.max_sitemaps,
@@ -53,12 +63,17 @@ pub(crate) async fn from_sitemaps(
             }
         }
         debug!(%url, pages = content.pages.len(), nested = content.sitemaps.len(), "sitemap read");
-        pages.extend(
-            content
-                .pages
-                .into_iter()
-                .filter_map(|(page, lastmod)| Some((url_norm::normalize(&page)?, lastmod))),
-        );
+        for (page, lastmod) in content.pages {
+            if kept.len() >= limit {
+                break;
+            }
+            let Some(page) = url_norm::normalize(&page) else {
+                continue;
+            };
+            if shared.scope.contains(&page) && kept.insert(page.clone()) {
+                pages.push((page, lastmod));
+            }
+        }
     }
     pages
 }
@@ -72,7 +87,7 @@ async fn initial_sitemaps(shared: &Shared, traffic: &Traffic) -> VecDeque<Url> {
         if !origins.insert(start.origin()) {
             continue;
         }
-        let rules = shared.fetcher.robots(start, traffic).await;
+        let rules = shared.fetcher.robots(start, traffic, &mut None).await.rules;
         let listed = rules.sitemaps().iter().filter_map(url_norm::normalize);
         let default = start.join("/sitemap.xml").ok();
         for url in listed.chain(default) {
@@ -88,12 +103,13 @@ async fn initial_sitemaps(shared: &Shared, traffic: &Traffic) -> VecDeque<Url> {
 async fn fetch_sitemap(shared: &Shared, traffic: &Traffic, url: &Url) -> Option<SitemapContent> {
     let mut target = url.clone();
     for _ in 0..=shared.config.max_redirects {
-        if shared.robots_block(&target, traffic).await.is_some() {
+        if shared.robots_block(&target, traffic, &mut None).await.is_some() {
             debug!(url = %target, "sitemap blocked by robots.txt");
             return None;
         }
         Traffic::bump(&traffic.sitemap_fetches, 1);
-        let (response, _permit) = shared.fetcher.get(&target, None, traffic).await.ok()?;
+        let (response, _permit) =
+            shared.fetcher.get(&target, None, traffic, &mut None).await.ok()?;
         let status = response.status();
         if status.is_redirection() {
             target = fetch::redirect_target(&target, response.headers())

@@ -30,6 +30,14 @@ pub struct CrawlStats {
     /// URLs dropped without an event because their identity had already
     /// been emitted when their turn came.
     pub duplicates_dropped: u64,
+    /// URLs whose page request was sent, whatever came of it: what
+    /// `max_pages` counts.
+    pub pages_requested: u64,
+    /// Pages whose distinct links were cut at
+    /// [`MAX_LINKS_PER_PAGE`](crate::links::MAX_LINKS_PER_PAGE).
+    pub link_lists_truncated: u64,
+    /// Meta refresh redirects followed (also counted in `redirects`).
+    pub refreshes: u64,
     /// Page body bytes received (after content decoding).
     pub bytes: u64,
     /// HTTP requests sent (pages, robots.txt, sitemaps), retries and
@@ -37,7 +45,7 @@ pub struct CrawlStats {
     pub requests: u64,
     /// Retries after 429 or 503.
     pub retries: u64,
-    /// Redirect hops followed.
+    /// Redirect hops followed, meta refreshes included.
     pub redirects: u64,
     /// robots.txt requests sent.
     pub robots_fetches: u64,
@@ -64,11 +72,6 @@ impl CrawlStats {
             Tally::Skipped(key) => *self.skipped.entry(key.to_owned()).or_default() += 1,
             Tally::Failed(key) => *self.failed.entry(key.to_owned()).or_default() += 1,
         }
-    }
-
-    /// Pages counted against `max_pages`.
-    pub(crate) fn budget_used(&self) -> u64 {
-        self.pages + self.not_modified
     }
 
     /// Total skipped URLs.
@@ -111,6 +114,7 @@ pub(crate) struct Traffic {
     pub(crate) requests: AtomicU64,
     pub(crate) retries: AtomicU64,
     pub(crate) redirects: AtomicU64,
+    pub(crate) refreshes: AtomicU64,
     pub(crate) robots_fetches: AtomicU64,
     pub(crate) sitemap_fetches: AtomicU64,
 }
@@ -128,6 +132,7 @@ impl Traffic {
         stats.requests = self.requests.load(Ordering::Relaxed);
         stats.retries = self.retries.load(Ordering::Relaxed);
         stats.redirects = self.redirects.load(Ordering::Relaxed);
+        stats.refreshes = self.refreshes.load(Ordering::Relaxed);
         stats.robots_fetches = self.robots_fetches.load(Ordering::Relaxed);
         stats.sitemap_fetches = self.sitemap_fetches.load(Ordering::Relaxed);
     }

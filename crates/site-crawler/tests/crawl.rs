@@ -42,8 +42,13 @@ async fn max_pages_is_exact_with_concurrency() {
         let mut config = config(&site, &large_page_path(0));
         (config.max_pages, config.concurrency, config.per_host) = (max_pages, 16, 16);
         let (events, stats) = crawl(config).await;
-        assert_eq!(pages(&events).len(), max_pages);
-        assert_eq!(stats.pages as usize, max_pages);
+        // Every page's header links to `/`, which redirects to the root:
+        // fetching it is a request like any other, skipped as a duplicate.
+        assert_eq!(events.len(), max_pages, "one event per request: {events:?}");
+        assert_eq!(stats.pages_requested as usize, max_pages);
+        let skipped = stats.skipped.get("duplicate").copied().unwrap_or(0) as usize;
+        assert_eq!(pages(&events).len() + skipped, max_pages);
+        assert!(skipped <= 1, "{stats:?}");
         assert!(stats.page_limit_reached);
     }
 }
@@ -93,12 +98,14 @@ async fn robots_5xx_closes_the_host_and_4xx_opens_it() {
     let site = TestSite::plain(2).route("/robots.txt", Route::status(503)).start().await;
     let mut config_5xx = config(&site, "/");
     config_5xx.max_retries = 0;
+    config_5xx.robots_retry = Duration::ZERO;
     let (events, _) = crawl(config_5xx).await;
     assert!(
         matches!(&events[..], [CrawlEvent::Failed(f)] if f.kind == FailKind::RobotsUnavailable && f.error.contains("503")),
         "{events:?}"
     );
     assert_eq!(site.hits("/"), 0);
+    assert_eq!(site.hits("/robots.txt"), 3, "fetched again before giving up");
 
     site.set_route("/robots.txt", Route::status(403));
     let (events, _) = crawl(config(&site, "/")).await;
@@ -184,26 +191,96 @@ async fn sitemaps_seed_unlinked_pages_with_lastmod() {
 }
 
 #[tokio::test]
-async fn canonical_duplicates_are_emitted_once() {
+async fn canonical_copies_defer_to_the_canonical_page() {
     let site = TestSite::new()
         .page("/", page_with("", &["/a", "/b", "/c?utm_source=x"]))
-        .page("/a", page_with(r#"<link rel="canonical" href="/c">"#, &[]))
+        .page("/a", page_with(r#"<link rel="canonical" href="/c">"#, &["/from-a"]))
         .page("/b", page_with(r#"<link rel="canonical" href="/c">"#, &[]))
         .page("/c", page_with("", &[]))
+        .page("/from-a", page_with("", &[]))
         .start()
         .await;
     let mut config = config(&site, "/");
     config.concurrency = 1;
     let (events, stats) = crawl(config).await;
 
-    assert_eq!(page_paths(&events), ["/", "/c"]);
+    // Before, /a was emitted under /c's identity and /c itself was dropped
+    // unfetched; now /c is fetched in its own right.
+    assert_eq!(page_paths(&events), ["/", "/c", "/from-a"]);
     let c = pages(&events).into_iter().find(|page| page.url.path() == "/c").unwrap();
-    assert_eq!(c.requested_url.path(), "/a", "the first page claiming /c wins");
-    assert!(
-        matches!(event_for(&events, "/b"), Some(CrawlEvent::Skipped(s)) if matches!(s.reason, SkipReason::Duplicate { .. }))
-    );
-    assert_eq!(stats.duplicates_dropped, 1, "/c itself is dropped unfetched");
-    assert_eq!(site.hits("/c"), 0);
+    assert_eq!(c.requested_url.path(), "/c");
+    for copy in ["/a", "/b"] {
+        let Some(CrawlEvent::Skipped(skipped)) = event_for(&events, copy) else {
+            panic!("expected {copy} skipped: {events:?}");
+        };
+        assert_eq!(skipped.reason, SkipReason::Canonicalized { to: site.url("/c") });
+    }
+    assert_eq!(stats.skipped.get("canonicalized"), Some(&2));
+    assert_eq!(stats.duplicates_dropped, 0);
+    assert_eq!(site.hits("/c"), 1);
+    assert_eq!(site.hits("/from-a"), 1, "a canonicalized page's links are followed");
+}
+
+#[tokio::test]
+async fn a_canonical_target_fetched_later_keeps_its_own_links() {
+    let site = TestSite::new()
+        .page("/", page_with("", &["/list?page=2", "/list"]))
+        .page("/list?page=2", page_with(r#"<link rel="canonical" href="/list">"#, &[]))
+        .page("/list", page_with("", &["/only-from-list"]))
+        .page("/only-from-list", page_with("", &[]))
+        .start()
+        .await;
+    let mut config = config(&site, "/");
+    config.concurrency = 1;
+    let (events, _) = crawl(config).await;
+
+    assert_eq!(page_paths(&events), ["/", "/list", "/only-from-list"]);
+    assert_eq!(site.hits("/only-from-list"), 1);
+}
+
+#[tokio::test]
+async fn an_unvisited_canonical_is_queued_and_an_emitted_one_makes_a_duplicate() {
+    // Every page names `/` canonical: `/` is the start, so later pages are
+    // duplicates of it; /hub names the unlinked /target, which is fetched.
+    let site = TestSite::new()
+        .page("/", page_with("", &["/a", "/hub"]))
+        .page("/a", page_with(r#"<link rel="canonical" href="/">"#, &["/deeper"]))
+        .page("/deeper", page_with(r#"<link rel="canonical" href="/">"#, &[]))
+        .page("/hub", page_with(r#"<link rel="canonical" href="/target">"#, &[]))
+        .page("/target", page_with("", &[]))
+        .start()
+        .await;
+    let (events, stats) = crawl(config(&site, "/")).await;
+
+    assert_eq!(page_paths(&events), ["/", "/target"]);
+    assert_eq!(stats.skipped.get("duplicate"), Some(&2), "{events:?}");
+    assert_eq!(site.hits("/deeper"), 1, "links of duplicates are followed");
+    let target = pages(&events).into_iter().find(|page| page.url.path() == "/target").unwrap();
+    assert_eq!(target.depth, 1, "queued at the depth of the page naming it");
+}
+
+#[tokio::test]
+async fn a_canonical_out_of_reach_leaves_the_page_standing() {
+    let robots = "User-agent: *\nDisallow: /private\n";
+    let site = TestSite::new()
+        .route("/robots.txt", Route::bytes("text/plain", robots))
+        .page("/", page_with("", &["/a", "/b", "/c"]))
+        .page("/a", page_with(r#"<link rel="canonical" href="/private/a">"#, &[]))
+        .page("/b", page_with(r#"<link rel="canonical" href="https://elsewhere.example/b">"#, &[]))
+        .page("/c", page_with(r#"<link rel="canonical" href="/c-moved">"#, &[]))
+        .route("/c-moved", Route::redirect(301, "/c"))
+        .start()
+        .await;
+    let mut config = config(&site, "/");
+    config.concurrency = 1;
+    let (events, _) = crawl(config).await;
+
+    // /a: disallowed canonical; /b: off-site canonical; /c: its canonical
+    // redirects back to it, so /c stands for itself.
+    assert_eq!(page_paths(&events), ["/", "/a", "/b", "/c"], "{events:?}");
+    assert_eq!(site.hits("/private/a"), 0);
+    let a = pages(&events).into_iter().find(|page| page.url.path() == "/a").unwrap();
+    assert_eq!(a.canonical.as_ref().map(|url| url.path()), Some("/private/a"));
 }
 
 #[tokio::test]
@@ -497,4 +574,153 @@ fn bad_configurations_are_rejected_before_running() {
     let error = Crawler::new(zero).unwrap_err();
     assert_eq!(error.to_string(), "invalid setting concurrency: must be at least 1");
     assert!(Crawler::new(with("https://example.com/")).is_ok());
+}
+
+#[tokio::test]
+async fn skipped_pages_count_against_max_pages() {
+    // An endless tree of noindex pages: nothing is ever emitted as a page,
+    // yet the budget bounds the requests.
+    let site = TestSite::new()
+        .generator(|path| {
+            let n: u64 = path.strip_prefix("/n/")?.parse().ok()?;
+            let links: Vec<String> = (1..=10).map(|i| format!("/n/{}", n * 10 + i)).collect();
+            let links: Vec<&str> = links.iter().map(String::as_str).collect();
+            Some(Route::html(page_with(r#"<meta name="robots" content="noindex">"#, &links)))
+        })
+        .start()
+        .await;
+    let mut config = config(&site, "/n/0");
+    (config.max_pages, config.max_depth, config.concurrency, config.per_host) = (5, 3, 8, 8);
+    let (events, stats) = crawl(config).await;
+
+    // The pages' header links to `/`, a 404 here: a request like any other.
+    assert_eq!((stats.pages, stats.skipped_total() + stats.failed_total()), (0, 5), "{stats:?}");
+    assert_eq!(events.len(), 5);
+    assert_eq!(site.total_hits() - site.hits("/robots.txt") as u64, 5);
+    assert_eq!(stats.pages_requested, 5);
+    assert!(stats.page_limit_reached);
+}
+
+#[tokio::test]
+async fn sitemap_seeding_is_bounded_by_the_page_budget() {
+    let site = TestSite::new().page("/", page_with("", &[])).start().await;
+    let mut entries: Vec<(String, Option<String>)> =
+        (0..100).map(|i| (site.url(&format!("/s/{i}")).to_string(), None)).collect();
+    entries.insert(0, ("http://elsewhere.invalid/x".into(), Some("2026-01-01".into())));
+    let xml = test_support::site::sitemap_xml(&entries);
+    site.set_route("/sitemap.xml", Route::bytes("application/xml", xml));
+    let mut config = config(&site, "/");
+    (config.sitemaps, config.max_pages) = (true, 5);
+    let (_, stats) = crawl(config).await;
+
+    assert_eq!(stats.sitemap_urls, 20, "4 x max_pages in-scope urls, the off-site one not counted");
+    assert_eq!(stats.pages_requested, 5);
+}
+
+#[tokio::test]
+async fn links_kept_per_page_are_capped() {
+    let links: Vec<String> =
+        (0..site_crawler::links::MAX_LINKS_PER_PAGE + 7).map(|i| format!("/l/{i}")).collect();
+    let links: Vec<&str> = links.iter().map(String::as_str).collect();
+    let site = TestSite::new().page("/", page_with("", &links)).start().await;
+    let mut config = config(&site, "/");
+    config.max_depth = 0;
+    let (events, stats) = crawl(config).await;
+
+    let home = pages(&events).into_iter().next().unwrap_or_else(|| panic!("{events:?}"));
+    assert_eq!(home.links_found, site_crawler::links::MAX_LINKS_PER_PAGE);
+    assert_eq!(stats.link_lists_truncated, 1);
+}
+
+#[tokio::test]
+async fn meta_refresh_redirects_are_followed_on_near_empty_pages() {
+    let refresh = |delay: u32, to: &str, words: usize| {
+        format!(
+            r#"<html><head><meta http-equiv="refresh" content="{delay}; url={to}"></head><body><p>{}</p></body></html>"#,
+            "word ".repeat(words)
+        )
+    };
+    let site = TestSite::new()
+        .page("/", page_with("", &["/old", "/slow", "/wordy", "/loop-a", "/away"]))
+        .page("/old", refresh(0, "/new", 5))
+        .page("/new", page_with("", &[]))
+        .page("/slow", refresh(30, "/new-slow", 5))
+        .page("/wordy", refresh(0, "/new-wordy", 300))
+        .page("/loop-a", refresh(0, "/loop-b", 1))
+        .page("/loop-b", refresh(1, "/loop-a", 1))
+        .page("/away", refresh(0, "http://localhost:1/", 1))
+        .start()
+        .await;
+    let mut config = config(&site, "/");
+    config.max_depth = 1;
+    config.include = vec!["/(old|slow|wordy|loop-a|loop-b|away)?$".into(), "/new$".into()];
+    let (events, stats) = crawl(config).await;
+
+    let new = pages(&events).into_iter().find(|page| page.url.path() == "/new");
+    let new = new.unwrap_or_else(|| panic!("/new not reached: {events:?}"));
+    assert_eq!(new.requested_url.path(), "/old");
+    assert_eq!(page_paths(&events), ["/", "/new", "/slow", "/wordy"]);
+    assert!(
+        matches!(event_for(&events, "/loop-a"), Some(CrawlEvent::Failed(f)) if f.kind == FailKind::RedirectLoop)
+    );
+    assert!(
+        matches!(event_for(&events, "/away"), Some(CrawlEvent::Skipped(s)) if matches!(s.reason, SkipReason::OutOfScope { .. }))
+    );
+    assert_eq!((site.hits("/new-slow"), site.hits("/new-wordy")), (0, 0));
+    assert_eq!(stats.refreshes, 2, "/old, and /loop-a to /loop-b before the loop is seen");
+}
+
+#[tokio::test]
+async fn no_parent_keeps_the_crawl_under_the_start_folder() {
+    let site = TestSite::new()
+        .page("/docs/", page_with("", &["/docs/a", "/blog/x", "/", "/docs-old/y"]))
+        .page("/docs/a", page_with("", &[]))
+        .page("/docs/b", page_with("", &[]))
+        .page("/blog/x", page_with("", &[]))
+        .page("/blog/y", page_with("", &[]))
+        .page("/", page_with("", &[]))
+        .page("/docs-old/y", page_with("", &[]))
+        .start()
+        .await;
+    let xml = test_support::site::sitemap_xml(&[
+        (site.url("/docs/b").to_string(), None),
+        (site.url("/blog/y").to_string(), None),
+    ]);
+    site.set_route("/sitemap.xml", Route::bytes("application/xml", xml));
+    let mut config = config(&site, "/docs/");
+    (config.no_parent, config.sitemaps) = (true, true);
+    let (events, stats) = crawl(config).await;
+
+    assert_eq!(page_paths(&events), ["/docs/", "/docs/a", "/docs/b"]);
+    assert_eq!(stats.sitemap_urls, 1);
+    for outside in ["/blog/x", "/blog/y", "/", "/docs-old/y"] {
+        assert_eq!(site.hits(outside), 0, "{outside}");
+    }
+}
+
+#[tokio::test]
+async fn failures_name_their_innermost_cause() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let start = format!("http://127.0.0.1:{port}/");
+    let config = CrawlConfig {
+        start_urls: vec![start],
+        sitemaps: false,
+        robots_retry: Duration::from_millis(1),
+        connect_timeout: Duration::from_secs(2),
+        ..CrawlConfig::default()
+    };
+    let (events, _) = crawl(config.clone()).await;
+    let [CrawlEvent::Failed(failed)] = &events[..] else {
+        panic!("expected one failure: {events:?}");
+    };
+    assert_eq!(failed.kind, FailKind::RobotsUnavailable);
+    assert!(failed.error.starts_with("robots.txt unreachable: "), "{}", failed.error);
+    assert!(failed.error.ends_with(": connection refused"), "{}", failed.error);
+
+    let (events, _) = crawl(CrawlConfig { respect_robots: false, ..config }).await;
+    let [CrawlEvent::Failed(failed)] = &events[..] else {
+        panic!("expected one failure: {events:?}");
+    };
+    assert_eq!(failed.kind, FailKind::Connect);
+    assert!(failed.error.ends_with(": connection refused"), "{}", failed.error);
 }

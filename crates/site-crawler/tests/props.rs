@@ -5,19 +5,75 @@ use proptest::prelude::*;
 use site_crawler::{charset, links, robots::RobotsRules, sitemap, url_norm};
 use url::Url;
 
-/// URL-ish strings: a scheme, a host, and a path/query/fragment soup with
-/// escapes, unicode and separators.
+/// URL-ish strings: a scheme, optional credentials, a fixed or random
+/// host, an optional port, and a path/query/fragment soup with escapes,
+/// unicode and separators.
 fn url_strategy() -> impl Strategy<Value = String> {
     let scheme = prop_oneof![Just("http"), Just("https"), Just("HTTP"), Just("ftp")];
+    let userinfo =
+        prop_oneof![Just(String::new()), "[a-z]{1,5}@", "[a-z]{1,5}:[a-zA-Z0-9%]{0,6}@",];
     let host = prop_oneof![
-        Just("Example.COM"),
-        Just("xn--bcher-kva.example"),
-        Just("127.0.0.1:80"),
-        Just("[::1]:8080"),
-        Just("bücher.de")
+        Just("Example.COM".to_owned()),
+        Just("xn--bcher-kva.example".to_owned()),
+        Just("127.0.0.1".to_owned()),
+        Just("[::1]".to_owned()),
+        Just("bücher.de".to_owned()),
+        "[a-zA-Z0-9-]{1,12}(\\.[a-zA-Z0-9-]{1,8}){0,3}",
+    ];
+    let port = prop_oneof![
+        Just(String::new()),
+        Just(":80".to_owned()),
+        Just(":443".to_owned()),
+        (0u32..70_000).prop_map(|port| format!(":{port}")),
     ];
     let tail = proptest::string::string_regex(r"(/|\.\./|\./|%[0-9a-fA-F]{2}|%[g-z]|[a-zA-Z0-9~_.-]|é|日|\?|&|=|utm_source|gclid|#| ){0,40}").unwrap();
-    (scheme, host, tail).prop_map(|(scheme, host, tail)| format!("{scheme}://{host}/{tail}"))
+    (scheme, userinfo, host, port, tail).prop_map(|(scheme, userinfo, host, port, tail)| {
+        format!("{scheme}://{userinfo}{host}{port}/{tail}")
+    })
+}
+
+/// A plain spelling of an http(s) URL and a variant that must normalize
+/// to the same URL: host case changed, the default port spelt out,
+/// unreserved characters percent-encoded and escapes in lower-case hex.
+fn equivalent_spellings() -> impl Strategy<Value = (String, String)> {
+    let https = any::<bool>();
+    let host = "[a-z][a-z0-9]{0,8}(\\.[a-z][a-z0-9]{0,6}){0,2}";
+    // Unreserved characters, and escapes that must stay escaped.
+    let piece = prop_oneof![
+        "[a-zA-Z0-9._~-]".prop_map(|c| (c.clone(), c)),
+        Just(("%2F".to_owned(), "%2f".to_owned())),
+        Just(("%20".to_owned(), "%20".to_owned())),
+        Just(("%E2%82%AC".to_owned(), "%e2%82%ac".to_owned())),
+    ];
+    let segment = proptest::collection::vec((piece, any::<bool>()), 1..6);
+    let path = proptest::collection::vec(segment, 0..4);
+    let query = proptest::option::of("[a-z]{1,4}=[a-z0-9~]{0,4}");
+    (https, host, path, query, any::<bool>()).prop_map(|(https, host, path, query, upper)| {
+        let scheme = if https { "https" } else { "http" };
+        let port = if https { ":443" } else { ":80" };
+        let mut plain = String::new();
+        let mut variant = String::new();
+        for segment in path {
+            plain.push('/');
+            variant.push('/');
+            for ((plain_piece, variant_piece), encode) in segment {
+                plain.push_str(&plain_piece);
+                let single = plain_piece.len() == 1;
+                if single && encode {
+                    variant.push_str(&format!("%{:02x}", plain_piece.as_bytes()[0]));
+                } else {
+                    variant.push_str(&variant_piece);
+                }
+            }
+        }
+        let variant_host = if upper { host.to_uppercase() } else { host.clone() };
+        let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+        let variant_query = query.replace('~', "%7e");
+        (
+            format!("{scheme}://{host}{plain}{query}"),
+            format!("{scheme}://{variant_host}{port}{variant}{variant_query}"),
+        )
+    })
 }
 
 proptest! {
@@ -30,6 +86,29 @@ proptest! {
             prop_assert_eq!(Some(&once), twice.as_ref());
             prop_assert!(once.fragment().is_none());
         }
+    }
+
+    #[test]
+    fn equivalent_spellings_normalize_to_one_url((plain, variant) in equivalent_spellings()) {
+        let plain_url = Url::parse(&plain).unwrap();
+        let variant_url = Url::parse(&variant).unwrap();
+        prop_assert_eq!(url_norm::normalize(&plain_url), url_norm::normalize(&variant_url), "{} vs {}", plain, variant);
+    }
+
+    #[test]
+    fn gzipped_sitemaps_read_like_plain_ones(paths in proptest::collection::vec("[a-z0-9/]{0,12}", 0..20)) {
+        let entries: Vec<(String, Option<String>)> =
+            paths.iter().map(|path| (format!("https://example.com/{path}"), None)).collect();
+        let xml = test_support::site::sitemap_xml(&entries);
+        let plain = sitemap::parse(xml.as_bytes());
+        let gzipped = sitemap::parse(&test_support::site::sitemap_gz(&xml));
+        prop_assert_eq!(&plain, &gzipped);
+        prop_assert_eq!(plain.pages.len(), entries.len());
+    }
+
+    #[test]
+    fn gzipped_garbage_never_panics(body in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        let _ = sitemap::parse(&test_support::site::gzip(&body));
     }
 
     #[test]

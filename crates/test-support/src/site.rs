@@ -238,4 +238,15 @@ impl TestSite {
     pub async fn start(self) -> RunningSite {
         server::start(self).await
     }
+
+    /// Binds `127.0.0.1:port` (0 lets the OS choose) and serves the site
+    /// until the handle is dropped; for servers run by hand, where a stable
+    /// address matters.
+    ///
+    /// # Errors
+    ///
+    /// When the port cannot be bound (typically: in use).
+    pub async fn start_on(self, port: u16) -> std::io::Result<RunningSite> {
+        server::start_on(self, port).await
+    }
 }

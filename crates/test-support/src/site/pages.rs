@@ -183,6 +183,13 @@ pub mod hostile {
     pub const BASE_HREF: &str = "/base/page";
     /// Where [`BASE_HREF`]'s relative link resolves to.
     pub const BASE_HREF_TARGET: &str = "/elsewhere/target";
+    /// 200,000 nested `<div>`s (1 MB) around one link to
+    /// [`DEEP_NESTING_TARGET`]: quadratic for a tree builder.
+    pub const DEEP_NESTING: &str = "/deep-nesting";
+    /// Nesting depth of the [`DEEP_NESTING`] page.
+    pub const DEEP_NESTING_DEPTH: usize = 200_000;
+    /// The link inside the [`DEEP_NESTING`] page.
+    pub const DEEP_NESTING_TARGET: &str = "/page/1";
 }
 
 pub(super) fn hostile_site() -> TestSite {
@@ -203,6 +210,7 @@ pub(super) fn hostile_site() -> TestSite {
         STALL,
         JUNK_LINKS,
         BASE_HREF,
+        DEEP_NESTING,
     ];
     let links: Vec<(String, String)> =
         cases.iter().map(|path| ((*path).to_owned(), (*path).to_owned())).collect();
@@ -221,6 +229,7 @@ pub(super) fn hostile_site() -> TestSite {
         .route(STALL, Route::html("never sent").stalled())
         .page(JUNK_LINKS, junk_links())
         .page(BASE_HREF, base_href())
+        .page(DEEP_NESTING, deep_nesting())
         .page(JUNK_LINKS_TARGET, article_page("Target", 1, 2, &[]))
         .page(BASE_HREF_TARGET, article_page("Elsewhere", 2, 2, &[]))
         .generator(endless_redirects)
@@ -316,6 +325,16 @@ fn junk_links() -> String {
 fn base_href() -> String {
     article_page("Base href", 10, 2, &[("target".to_owned(), "Relative".to_owned())])
         .replace("<head>", "<head><base href=\"/elsewhere/\">")
+}
+
+fn deep_nesting() -> String {
+    let depth = hostile::DEEP_NESTING_DEPTH;
+    format!(
+        "<!DOCTYPE html><html><head><title>Deep</title></head><body>{}<a href=\"{}\">deep link</a>{}</body></html>",
+        "<div>".repeat(depth),
+        hostile::DEEP_NESTING_TARGET,
+        "</div>".repeat(depth)
+    )
 }
 
 /// An XML `urlset` listing `(url, lastmod)` pairs.

@@ -2,7 +2,9 @@
 //!
 //! Routes sit behind a std `RwLock` (read on every request, written only by
 //! the test's setters, never held across an await). Counters are recorded
-//! before the route answers, so a stalled request still counts.
+//! before the route answers, so a stalled request still counts. Body bytes
+//! are counted per path as they are handed to hyper for writing, so a
+//! streamed body the client abandons counts only what was sent.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -40,6 +42,7 @@ struct State {
     routes: RwLock<HashMap<String, Route>>,
     generators: Vec<Generator>,
     requests: Mutex<HashMap<String, Vec<HeaderMap>>>,
+    sent: Mutex<HashMap<String, Arc<AtomicU64>>>,
     total: AtomicU64,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
@@ -54,18 +57,27 @@ impl std::fmt::Debug for State {
 pub(super) async fn start(site: TestSite) -> RunningSite {
     let listener =
         TcpListener::bind("127.0.0.1:0").await.expect("bind 127.0.0.1:0 for the test site");
-    let addr = listener.local_addr().expect("local address of a bound listener");
+    serve(site, listener).expect("local address of a bound listener")
+}
+
+pub(super) async fn start_on(site: TestSite, port: u16) -> std::io::Result<RunningSite> {
+    serve(site, TcpListener::bind(("127.0.0.1", port)).await?)
+}
+
+fn serve(site: TestSite, listener: TcpListener) -> std::io::Result<RunningSite> {
+    let addr = listener.local_addr()?;
     let state = Arc::new(State {
         routes: RwLock::new(site.routes),
         generators: site.generators,
         requests: Mutex::new(HashMap::new()),
+        sent: Mutex::new(HashMap::new()),
         total: AtomicU64::new(0),
         in_flight: AtomicUsize::new(0),
         peak_in_flight: AtomicUsize::new(0),
     });
     let shutdown = CancellationToken::new();
     tokio::spawn(accept(listener, Arc::clone(&state), shutdown.clone()));
-    RunningSite { addr, state, shutdown }
+    Ok(RunningSite { addr, state, shutdown })
 }
 
 async fn accept(listener: TcpListener, state: Arc<State>, shutdown: CancellationToken) {
@@ -130,7 +142,7 @@ async fn respond(
     if is_not_modified(&route, request.headers()) {
         return Ok(not_modified(&route));
     }
-    Ok(build(route))
+    Ok(build(route, state.sent_counter(&path)))
 }
 
 fn is_not_modified(route: &Route, headers: &HeaderMap) -> bool {
@@ -156,28 +168,34 @@ fn not_modified(route: &Route) -> Response<ResponseBody> {
         .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, ""))
 }
 
-fn build(route: Route) -> Response<ResponseBody> {
+fn build(route: Route, sent: Arc<AtomicU64>) -> Response<ResponseBody> {
     let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut builder = Response::builder().status(status);
     for (name, value) in &route.headers {
         builder = builder.header(name, value);
     }
     let body = match route.body {
-        Body::Bytes(bytes) => Full::new(bytes).boxed(),
-        Body::Repeated { chunk, total } => repeated(chunk, total),
+        Body::Bytes(bytes) => {
+            sent.fetch_add(bytes.len() as u64, Ordering::SeqCst);
+            Full::new(bytes).boxed()
+        }
+        Body::Repeated { chunk, total } => repeated(chunk, total, sent),
     };
     builder
         .body(body)
         .unwrap_or_else(|_| plain(StatusCode::INTERNAL_SERVER_ERROR, "bad route headers"))
 }
 
-/// Streams `chunk` until `total` bytes were sent.
-fn repeated(chunk: Bytes, total: u64) -> ResponseBody {
+/// Streams `chunk` until `total` bytes were sent, counting each frame in
+/// `sent` as hyper takes it.
+fn repeated(chunk: Bytes, total: u64, sent: Arc<AtomicU64>) -> ResponseBody {
     let step = chunk.len().max(1) as u64;
     let frames = (0..total.div_ceil(step)).map(move |index| {
         let left = total - index * step;
         let len = usize::try_from(left.min(step)).unwrap_or(chunk.len());
-        Ok::<_, Infallible>(Frame::data(chunk.slice(..len.min(chunk.len()))))
+        let frame = chunk.slice(..len.min(chunk.len()));
+        sent.fetch_add(frame.len() as u64, Ordering::SeqCst);
+        Ok::<_, Infallible>(Frame::data(frame))
     });
     StreamBody::new(stream::iter(frames)).boxed()
 }
@@ -197,6 +215,11 @@ impl State {
         self.total.fetch_add(1, Ordering::SeqCst);
         let mut requests = self.requests.lock().unwrap_or_else(PoisonError::into_inner);
         requests.entry(path.to_owned()).or_default().push(headers.clone());
+    }
+
+    fn sent_counter(&self, path: &str) -> Arc<AtomicU64> {
+        let mut sent = self.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(sent.entry(path.to_owned()).or_default())
     }
 
     fn find(&self, path_and_query: &str, path: &str) -> Option<Route> {
@@ -259,6 +282,16 @@ impl RunningSite {
     pub fn hits(&self, path: &str) -> usize {
         let requests = self.state.requests.lock().unwrap_or_else(PoisonError::into_inner);
         requests.get(path).map_or(0, Vec::len)
+    }
+
+    /// Body bytes handed to the connection for `path` (query ignored),
+    /// over all its requests. A streamed body counts one chunk at a time
+    /// as it is written, so one the client abandons counts what was sent
+    /// (what the socket buffers took included), not its full size.
+    #[must_use]
+    pub fn bytes_sent(&self, path: &str) -> u64 {
+        let sent = self.state.sent.lock().unwrap_or_else(PoisonError::into_inner);
+        sent.get(path).map_or(0, |counter| counter.load(Ordering::SeqCst))
     }
 
     /// Requests received in all.
@@ -347,6 +380,30 @@ mod tests {
         let (head, body) = answer.split_once("\r\n\r\n").unwrap();
         assert!(head.to_ascii_lowercase().contains("content-length: 1000003"));
         assert_eq!(body.len(), 1_000_003);
+        assert_eq!(site.bytes_sent("/big"), 1_000_003);
+        get(&site, "/page", "").await;
+        assert_eq!(site.bytes_sent("/page"), 0, "a 404 has no route body");
+    }
+
+    #[tokio::test]
+    async fn an_abandoned_stream_counts_only_what_was_sent() {
+        let total = 200 * 1024 * 1024;
+        let site = TestSite::new().route("/big", Route::huge(total, false)).start().await;
+        let mut stream = TcpStream::connect(site.addr()).await.unwrap();
+        let request = "GET /big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n";
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut first = vec![0; 4096];
+        let read = stream.read(&mut first).await.unwrap();
+        assert!(read > 0);
+        drop(stream);
+        // The server notices the closed socket at its next write at the
+        // latest; its count then stops growing, far below the total.
+        let mut last = u64::MAX;
+        while site.bytes_sent("/big") != last {
+            last = site.bytes_sent("/big");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(last < total / 4, "{last} bytes counted");
     }
 
     #[tokio::test]
