@@ -86,7 +86,9 @@ pub struct CrawlArgs {
     pub urls_file: Option<PathBuf>,
 
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..),
-          help = with_default("Stop after this many pages", site_crawler::DEFAULT_MAX_PAGES))]
+          help = with_default(
+              "Fetch at most this many pages, skipped ones included",
+              site_crawler::DEFAULT_MAX_PAGES))]
     pub max_pages: Option<u64>,
 
     #[arg(long, value_name = "N",
@@ -102,6 +104,11 @@ pub struct CrawlArgs {
     /// Never crawl URLs matching this regex (repeatable).
     #[arg(long, value_name = "REGEX")]
     pub exclude: Vec<String>,
+
+    /// Stay under the start URLs' folders: from https://host/docs/ (or
+    /// /docs/index.html) crawl only /docs/..., like wget's --no-parent.
+    #[arg(long)]
+    pub no_parent: bool,
 
     /// Also crawl subdomains of the start URLs' hosts (docs.example.com
     /// from example.com).

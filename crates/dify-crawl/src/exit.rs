@@ -50,13 +50,28 @@ pub struct UsageError {
 }
 
 /// The text printed for a fatal error: the error, its causes and a hint.
-pub fn render_error(err: &anyhow::Error) -> String {
+///
+/// A Dify client error already names its root cause in one line
+/// ("listing datasets: connection refused"), so the HTTP stack's own
+/// layers below it are shown only when `all_causes` is set (`-v`).
+pub fn render_error(err: &anyhow::Error, all_causes: bool) -> String {
     let mut out = format!("dify-crawl: error: {err}\n");
     for cause in err.chain().skip(1) {
         let _ = writeln!(out, "  caused by: {cause}");
+        if !all_causes && as_client_error(cause).is_some() {
+            break;
+        }
     }
     let _ = writeln!(out, "hint: {}", hint_for(err));
     out
+}
+
+/// The Dify client error in `cause`, held directly or boxed.
+fn as_client_error<'a>(
+    cause: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a dify_client::Error> {
+    let boxed = cause.downcast_ref::<Box<dify_client::Error>>().map(|b| &**b);
+    boxed.or_else(|| cause.downcast_ref::<dify_client::Error>())
 }
 
 /// What to do about `err`, from the first cause that has a known remedy.
@@ -85,9 +100,7 @@ fn known_remedy(err: &anyhow::Error) -> Option<String> {
         if let Some(sync) = cause.downcast_ref::<SyncError>() {
             return sync_hint(sync);
         }
-        // Errors may hold the client error boxed; both are the same to us.
-        let boxed = cause.downcast_ref::<Box<dify_client::Error>>().map(|b| &**b);
-        boxed.or_else(|| cause.downcast_ref::<dify_client::Error>()).map(dify_hint)
+        as_client_error(cause).map(dify_hint)
     })
 }
 
@@ -155,11 +168,27 @@ mod tests {
     fn error_shows_chain_and_hint() {
         let usage = UsageError { message: "no start URL given".into(), hint: "give one".into() };
         let err = anyhow::Error::new(usage).context("preparing the crawl");
-        let text = render_error(&err);
+        let text = render_error(&err, false);
         assert_eq!(
             text,
             "dify-crawl: error: preparing the crawl\n  caused by: no start URL given\nhint: give one\n"
         );
+    }
+
+    #[test]
+    fn the_http_stack_below_a_client_error_is_shown_only_on_request() {
+        let below = serde_json::from_str::<u32>("x").unwrap_err();
+        let client = dify_client::Error::Decode {
+            action: "listing datasets".into(),
+            endpoint: "GET /datasets",
+            source: below,
+        };
+        let err = anyhow::Error::new(client).context("connecting to Dify");
+
+        let short = render_error(&err, false);
+        assert!(short.contains("caused by: listing datasets"), "{short}");
+        assert_eq!(short.matches("caused by:").count(), 1, "{short}");
+        assert_eq!(render_error(&err, true).matches("caused by:").count(), 2);
     }
 
     #[test]

@@ -29,15 +29,19 @@ fn main() -> ExitCode {
 
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
-        Err(err) => return fail(&anyhow::Error::new(err).context("starting the async runtime")),
+        Err(err) => {
+            let err = anyhow::Error::new(err).context("starting the async runtime");
+            return fail(&err, verbosity);
+        }
     };
     match runtime.block_on(commands::run(cli, verbosity)) {
         Ok(exit) => exit.into(),
-        Err(err) => fail(&err),
+        Err(err) => fail(&err, verbosity),
     }
 }
 
-fn fail(err: &anyhow::Error) -> ExitCode {
-    eprint!("{}", exit::render_error(err));
+fn fail(err: &anyhow::Error, verbosity: Verbosity) -> ExitCode {
+    let all_causes = matches!(verbosity, Verbosity::Verbose | Verbosity::Trace);
+    eprint!("{}", exit::render_error(err, all_causes));
     Exit::Fatal.into()
 }

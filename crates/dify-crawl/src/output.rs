@@ -204,6 +204,11 @@ pub fn summary(report: &RunReport) -> String {
         let _ = writeln!(out, "  synced to dify: {}", crawl.synced);
     }
     write_counts(&mut out, "skipped", &crawl.skipped);
+    for page in report.skipped.iter().take(LISTED) {
+        let _ = writeln!(out, "    {} [{}]: {}", page.url, page.reason, page.detail);
+    }
+    let skipped: u64 = crawl.skipped.values().sum();
+    write_more(&mut out, skipped, report.skipped.len().min(LISTED));
     write_counts(&mut out, "failed", &crawl.failed);
     if crawl.gone > 0 {
         let _ = writeln!(
@@ -212,7 +217,7 @@ pub fn summary(report: &RunReport) -> String {
              runs stored for them)",
             crawl.gone
         );
-        for page in report.gone.iter().take(5) {
+        for page in report.gone.iter().take(LISTED) {
             let _ = match &page.linked_from {
                 Some(from) => {
                     writeln!(out, "    {} [{}] linked from {from}", page.url, page.status)
@@ -220,6 +225,7 @@ pub fn summary(report: &RunReport) -> String {
                 None => writeln!(out, "    {} [{}]", page.url, page.status),
             };
         }
+        write_more(&mut out, crawl.gone, report.gone.len().min(LISTED));
     }
     for (kb, c) in &report.knowledge_bases {
         let _ = writeln!(
@@ -237,11 +243,23 @@ pub fn summary(report: &RunReport) -> String {
     }
     if report.failed_pages() > 0 {
         let _ = writeln!(out, "  {} page(s) failed; first ones:", report.failed_pages());
-        for p in report.problems.iter().take(5) {
+        for p in report.problems.iter().take(LISTED) {
             let _ = writeln!(out, "    {} [{}]: {}", p.url, p.stage.as_str(), p.reason);
         }
     }
     out
+}
+
+/// Pages listed by URL under each heading of the summary; `--report`
+/// lists more.
+const LISTED: usize = 5;
+
+/// Says how many of `total` pages the summary did not list.
+fn write_more(out: &mut String, total: u64, listed: usize) {
+    let more = total.saturating_sub(listed as u64);
+    if more > 0 {
+        let _ = writeln!(out, "    ... and {more} more (--report PATH lists them)");
+    }
 }
 
 fn write_counts(out: &mut String, label: &str, counts: &std::collections::BTreeMap<String, u64>) {
@@ -281,6 +299,28 @@ mod tests {
         assert!(text.contains("    https://x.example/old [410]\n"), "{text}");
         assert!(text.contains("/typo [404] linked from https://x.example/\n"), "{text}");
         assert!(!text.contains("failed"), "{text}");
+    }
+
+    #[test]
+    fn summary_lists_the_first_skipped_pages() {
+        let mut builder = kb_sync::report::ReportBuilder::new();
+        for i in 0..7 {
+            builder.skipped(kb_sync::report::SkippedPage {
+                url: format!("https://x.example/{i}"),
+                reason: "too_little_content".into(),
+                detail: format!("main content has {i} words, fewer than the minimum of 50"),
+                words: Some(i),
+            });
+        }
+        let text = summary(&builder.finish(RunOutcome::Completed));
+        assert!(text.contains("skipped: 7 (too_little_content 7)"), "{text}");
+        assert!(
+            text.contains("    https://x.example/0 [too_little_content]: main content has 0 words"),
+            "{text}"
+        );
+        assert!(text.contains("https://x.example/4 ["), "{text}");
+        assert!(!text.contains("https://x.example/5 ["), "{text}");
+        assert!(text.contains("    ... and 2 more (--report PATH lists them)\n"), "{text}");
     }
 
     #[test]

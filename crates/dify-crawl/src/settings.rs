@@ -10,7 +10,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 use dify_client::DifyClient;
-use kb_sync::config::{Config, DifyConnection};
+use kb_sync::config::{Config, DifyConnection, ENV_API_KEY, ENV_BASE_URL};
 
 use crate::args::{CrawlArgs, GlobalArgs};
 use crate::exit::UsageError;
@@ -46,6 +46,9 @@ pub fn apply_crawl_args(config: &mut Config, args: &CrawlArgs) {
     crawl.include.extend(args.include.iter().cloned());
     crawl.exclude.extend(args.exclude.iter().cloned());
     crawl.extra_hosts.extend(args.allow_host.iter().cloned());
+    if args.no_parent {
+        crawl.no_parent = Some(true);
+    }
     if args.subdomains {
         crawl.allow_subdomains = Some(true);
     }
@@ -96,9 +99,38 @@ fn parse_urls(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The Dify connection when both halves are configured, `None` when
+/// neither is (export only).
+///
+/// # Errors
+///
+/// A [`UsageError`] when only one of base URL and key is set: a run that
+/// silently exported instead of syncing would look like success.
+pub fn dify_connection(config: &Config) -> Result<Option<DifyConnection>> {
+    match config.half_configured_dify() {
+        Some(missing) => Err(half_configured(missing).into()),
+        None => Ok(config.dify_connection()),
+    }
+}
+
+/// The error for a Dify setup missing `missing`, naming both remedies.
+pub fn half_configured(missing: &str) -> UsageError {
+    let present = if missing == ENV_API_KEY { ENV_BASE_URL } else { ENV_API_KEY };
+    let field = if missing == ENV_API_KEY { "api_key" } else { "base_url" };
+    let other_field = if missing == ENV_API_KEY { "base_url" } else { "api_key" };
+    UsageError {
+        message: format!("{present} is set but {missing} is not, so Dify cannot be used"),
+        hint: format!(
+            "to sync to Dify, set {missing} (environment, a .env file here, or [dify] {field} in \
+             the config file); to export Markdown only, unset {present} (and [dify] \
+             {other_field})"
+        ),
+    }
+}
+
 /// The Dify connection, or a usage error saying how to configure it.
 pub fn require_dify(config: &Config) -> Result<DifyConnection> {
-    config.dify_connection().ok_or_else(|| {
+    dify_connection(config)?.ok_or_else(|| {
         UsageError {
             message: "Dify is not configured".into(),
             hint: "set DIFY_BASE_URL and DIFY_API_KEY (environment, a .env file here, or [dify] \
@@ -143,6 +175,7 @@ mod tests {
             "/x/",
             "--ignore-robots",
             "--subdomains",
+            "--no-parent",
             "--allow-host",
             "blog.example.org",
         ]);
@@ -150,6 +183,7 @@ mod tests {
         let crawl = config.crawl_config(&["https://a.example/".into()]);
         assert_eq!(crawl.max_pages, 7);
         assert!(crawl.allow_subdomains);
+        assert!(crawl.no_parent);
         assert_eq!(crawl.extra_hosts, vec!["blog.example.org"]);
         assert_eq!(crawl.max_depth, 2);
         assert_eq!(crawl.exclude, vec!["/tag/", "/x/"]);

@@ -236,6 +236,10 @@ pub struct PruneSection {
     /// Complete crawls a page may be missing from before it is pruned.
     /// Default is the sink's default.
     pub after_missed_runs: Option<u32>,
+    /// Largest share (0.0 to 1.0) of a knowledge base's documents one run
+    /// may prune for not being seen; 1.0 turns the check off. Default is
+    /// the sink's default.
+    pub max_share: Option<f64>,
 }
 
 /// `[crawl]`: each field defaults to the crawler's `DEFAULT_*` constant.
@@ -267,6 +271,8 @@ pub struct CrawlSection {
     pub respect_robots: Option<bool>,
     /// Seed the crawl from sitemaps.
     pub sitemaps: Option<bool>,
+    /// Stay under the start URLs' folders (wget's `--no-parent`).
+    pub no_parent: Option<bool>,
     /// Treat subdomains of the start hosts as in scope.
     pub allow_subdomains: Option<bool>,
     /// Further hosts in scope.
@@ -369,6 +375,9 @@ impl Config {
         if self.dify.requests_per_minute == Some(0) {
             return Err(self.invalid("[dify].requests_per_minute", "must be at least 1"));
         }
+        if self.prune.max_share.is_some_and(|share| !(0.0..=1.0).contains(&share)) {
+            return Err(self.invalid("[prune].max_share", "must be 0.0 to 1.0"));
+        }
         if self.knowledge_base.description.as_ref().is_some_and(|d| d.chars().count() > 400) {
             return Err(self.invalid("[knowledge_base].description", "is over 400 characters"));
         }
@@ -407,6 +416,7 @@ impl Config {
             user_agent: c.user_agent.clone().unwrap_or(defaults.user_agent.clone()),
             respect_robots: c.respect_robots.unwrap_or(defaults.respect_robots),
             sitemaps: c.sitemaps.unwrap_or(defaults.sitemaps),
+            no_parent: c.no_parent.unwrap_or(defaults.no_parent),
             allow_subdomains: c.allow_subdomains.unwrap_or(defaults.allow_subdomains),
             extra_hosts: c.extra_hosts.clone(),
             timeout: c.timeout_secs.map_or(defaults.timeout, Duration::from_secs),
@@ -461,6 +471,7 @@ impl Config {
                 PruneModeSetting::Disable => PruneMode::Disable,
             }),
             after_missed_runs: p.after_missed_runs.unwrap_or(defaults.after_missed_runs),
+            max_share: p.max_share.unwrap_or(defaults.max_share),
         }
     }
 
@@ -489,8 +500,8 @@ impl Config {
     }
 
     /// When exactly one of base URL and key is configured, the name of the
-    /// missing one: almost certainly a mistake worth a warning, since the
-    /// run then only exports.
+    /// missing one. The binary refuses to run then: exporting only would
+    /// look like a successful sync.
     pub fn half_configured_dify(&self) -> Option<&'static str> {
         let env = |name: &str| std::env::var(name).is_ok_and(|v| !v.trim().is_empty());
         let has_url = env(ENV_BASE_URL) || self.dify.base_url.is_some();

@@ -13,10 +13,15 @@
 //! Paths mirror URLs but never trust them: every segment is percent-decoded
 //! and then sanitized (no `..`, no leading dot, no characters that Windows or
 //! shells reserve, no reserved device names, bounded length with a hash
-//! suffix when cut), so no URL can write outside `DIR`. Query strings are
-//! folded into the file name as a short hash. When two URLs still map to the
-//! same file, the later one gets a hash of its URL in the name; the manifest
-//! remembers each URL's file so names stay stable across runs.
+//! suffix when cut), so no URL can write outside `DIR`. A path longer than
+//! [`MAX_RELATIVE_PATH_BYTES`] in all keeps its leading folders and ends in a
+//! hashed file name. Query strings are folded into the file name as a short
+//! hash. When two URLs still map to the same file, the later one gets a hash
+//! of its URL in the name; the manifest remembers each URL's file so names
+//! stay stable across runs. Files are told apart without regard to case, as
+//! on the case-insensitive file systems of macOS and Windows, so `/Guide`
+//! and `/guide` get two files there too and pruning one cannot delete the
+//! other.
 //!
 //! Each file starts with YAML front matter (`url`, `title`, `description`,
 //! `language`, `crawled_at` in RFC 3339, `content_hash`). Every value is a
@@ -25,12 +30,20 @@
 //!
 //! Re-running into the same folder updates it in place: a file is rewritten
 //! only when its content or front matter changed (`crawled_at` aside, which
-//! therefore records when the current content was first written), and the
+//! therefore records when the current content was first written). The
 //! manifest is rewritten atomically (temporary file, then rename) by
-//! [`FolderSink::finish`]. Pages not seen in a run keep their file and their
-//! manifest line with the status `stale`; pages the server reported gone keep
-//! theirs with `gone`. Pruning ([`Prune`]) deletes those files and drops their
-//! lines; the pipeline prunes unseen pages only after a complete crawl.
+//! [`FolderSink::finish`] and, during a run, after every
+//! [`MANIFEST_CHECKPOINT_PAGES`] new or changed files (or a quarter of the
+//! manifest, when that is more, which keeps the rewriting linear in the
+//! site's size). A run that is killed leaves a marker file behind; the next
+//! one then reads the front matter of files the manifest misses, so every
+//! file on disk is known again and can be pruned.
+//!
+//! Only a complete run marks the pages it did not see `stale`: after a
+//! cancelled or limited run their lines keep the status they had. Pages the
+//! server reported gone keep their file and line with `gone`. Pruning
+//! ([`Prune`]) deletes those files and drops their lines; unseen pages are
+//! pruned only after a complete crawl.
 //!
 //! Each manifest line also keeps the page's validators and links, so the
 //! next run can ask for the page conditionally and, when it answers 304,
@@ -56,8 +69,25 @@ use crate::state::Validators;
 /// The manifest's file name inside the export folder.
 pub const MANIFEST_FILE: &str = "manifest.jsonl";
 
-/// The longest file or directory name written, in bytes.
+/// Present in the export folder while a run writes to it: finding it on
+/// open means the last run was killed before it saved the manifest.
+const RUN_MARKER_FILE: &str = ".export-running";
+
+/// New or changed files after which the manifest is saved mid-run, at the
+/// least; see the module documentation.
+pub const MANIFEST_CHECKPOINT_PAGES: usize = 100;
+
+/// The longest file or directory name written, in bytes (file systems
+/// allow 255).
 const MAX_SEGMENT_BYTES: usize = 120;
+
+/// The longest path written below the export folder, in bytes, so the
+/// folder's own path still fits in `PATH_MAX` (4,096 on Linux, 1,024 on
+/// macOS) with room to spare.
+pub const MAX_RELATIVE_PATH_BYTES: usize = 900;
+
+/// Bytes of front matter read to recover a file's URL after a killed run.
+const FRONT_MATTER_PROBE_BYTES: u64 = 16 * 1024;
 
 /// The most directory levels below the host folder.
 const MAX_PATH_SEGMENTS: usize = 32;
@@ -151,8 +181,8 @@ pub enum ExportOutcome {
     Unchanged,
 }
 
-/// Which files [`FolderSink::finish`] deletes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which files [`FolderSink::finish`] deletes; ordered from least to most.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Prune {
     /// Delete nothing; gone and unseen pages keep their files.
     Nothing,
@@ -181,10 +211,12 @@ pub struct FolderSink {
 struct ExportState {
     /// Manifest entries keyed by URL.
     entries: BTreeMap<String, ManifestEntry>,
-    /// Relative path -> URL owning it.
+    /// Case-folded relative path ([`claim_key`]) -> URL owning it.
     claims: HashMap<String, String>,
     /// URLs seen in this run.
     seen: HashSet<String>,
+    /// Files written or rewritten since the manifest was last saved.
+    unsaved: usize,
     counts: ExportCounts,
 }
 
@@ -200,10 +232,23 @@ impl FolderSink {
         let dir = dir.into();
         fs::create_dir_all(&dir).map_err(io_err("creating folder", &dir))?;
 
-        let entries = read_manifest(&dir.join(MANIFEST_FILE))?;
-        let claims = entries.values().map(|e| (e.path.clone(), e.url.clone())).collect();
+        let mut entries = read_manifest(&dir.join(MANIFEST_FILE))?;
+        let mut claims = HashMap::new();
+        for entry in entries.values() {
+            // A manifest from before paths were told apart by case may hold
+            // two that differ only in case; the first keeps the claim, and
+            // pruning the other leaves the shared file alone.
+            claims.entry(claim_key(&entry.path)).or_insert_with(|| entry.url.clone());
+        }
+        let marker = dir.join(RUN_MARKER_FILE);
+        if marker.exists() {
+            let found = recover_unlisted(&dir, &mut entries, &mut claims);
+            tracing::info!(files = found, dir = %dir.display(), "recovered files of a killed run");
+        }
+        fs::write(&marker, b"").map_err(io_err("writing", &marker))?;
+
         let counts = ExportCounts { dir: dir.display().to_string(), ..ExportCounts::default() };
-        let state = ExportState { entries, claims, seen: HashSet::new(), counts };
+        let state = ExportState { entries, claims, counts, ..ExportState::default() };
         Ok(FolderSink { dir, state: Mutex::new(state) })
     }
 
@@ -261,6 +306,9 @@ impl FolderSink {
             ExportOutcome::Changed => state.counts.changed += 1,
             ExportOutcome::Unchanged => state.counts.unchanged += 1,
         }
+        if outcome != ExportOutcome::Unchanged {
+            state.unsaved += 1;
+        }
 
         let entry = ManifestEntry {
             url: url.clone(),
@@ -276,6 +324,12 @@ impl FolderSink {
         state.seen.insert(url.clone());
         state.entries.insert(url, entry);
         tracing::debug!(url = %page.url, ?outcome, "exported page");
+
+        if state.unsaved >= MANIFEST_CHECKPOINT_PAGES.max(state.entries.len() / 4) {
+            self.write_manifest(&state.entries)?;
+            state.unsaved = 0;
+            tracing::debug!(pages = state.entries.len(), "manifest saved");
+        }
         Ok(outcome)
     }
 
@@ -311,22 +365,30 @@ impl FolderSink {
         true
     }
 
-    /// Marks unseen pages stale, deletes what `prune` asks for and rewrites
-    /// the manifest atomically. Returns the run's export counters.
+    /// Ends the run: when it was `complete` (the crawl saw every page in
+    /// scope), marks the pages it did not see stale; deletes what `prune`
+    /// asks for (unseen pages only after a complete run) and rewrites the
+    /// manifest atomically. Returns the run's export counters.
     ///
     /// # Errors
     ///
     /// [`ExportError::Io`] when a pruned file cannot be removed or the
     /// manifest cannot be written.
-    pub fn finish(&self, prune: Prune) -> Result<ExportCounts, ExportError> {
+    pub fn finish(&self, prune: Prune, complete: bool) -> Result<ExportCounts, ExportError> {
         let mut state = self.lock();
-        state.mark_unseen_stale();
+        let prune = if complete { prune } else { prune.min(Prune::Gone) };
+        if complete {
+            state.mark_unseen_stale();
+        }
 
         let doomed: Vec<ManifestEntry> =
             state.entries.values().filter(|e| prunable(e.status, prune)).cloned().collect();
         for entry in doomed {
-            self.remove_file(&entry.path)?;
-            state.claims.remove(&entry.path);
+            let key = claim_key(&entry.path);
+            if state.claims.get(&key) == Some(&entry.url) {
+                self.remove_file(&entry.path)?;
+                state.claims.remove(&key);
+            }
             state.entries.remove(&entry.url);
             state.counts.pruned += 1;
         }
@@ -334,6 +396,14 @@ impl FolderSink {
         state.counts.stale =
             state.entries.values().filter(|e| e.status == EntryStatus::Stale).count() as u64;
         self.write_manifest(&state.entries)?;
+        state.unsaved = 0;
+        let marker = self.dir.join(RUN_MARKER_FILE);
+        match fs::remove_file(&marker) {
+            Err(err) if err.kind() != io::ErrorKind::NotFound => {
+                return Err(io_err("removing", &marker)(err));
+            }
+            _ => {}
+        }
         Ok(state.counts.clone())
     }
 
@@ -397,15 +467,17 @@ impl ExportState {
     /// The file for `url`: the one the manifest already assigned, else the
     /// URL-derived path, made unique if another URL holds it.
     fn path_for(&mut self, url: &Url) -> String {
-        if let Some(entry) = self.entries.get(url.as_str()) {
+        if let Some(entry) = self.entries.get(url.as_str())
+            && self.claims.get(&claim_key(&entry.path)).is_some_and(|owner| owner == url.as_str())
+        {
             return entry.path.clone();
         }
 
         let mut rel = page_path(url);
-        if self.claims.get(&rel).is_some_and(|owner| owner != url.as_str()) {
+        if self.claims.get(&claim_key(&rel)).is_some_and(|owner| owner != url.as_str()) {
             rel = with_suffix(&rel, &short_hash(url.as_str()));
         }
-        self.claims.insert(rel.clone(), url.as_str().to_owned());
+        self.claims.insert(claim_key(&rel), url.as_str().to_owned());
         rel
     }
 
@@ -416,6 +488,100 @@ impl ExportState {
             }
         }
     }
+}
+
+/// The key under which a relative path is claimed: file systems that
+/// ignore case (macOS, Windows) see `Guide.md` and `guide.md` as one file.
+fn claim_key(rel: &str) -> String {
+    rel.to_lowercase()
+}
+
+/// Adds manifest entries for Markdown files this sink wrote that the
+/// manifest does not list (a run killed between two manifest saves), read
+/// from their front matter. Returns how many were added; unreadable files
+/// and files without our front matter are left alone.
+fn recover_unlisted(
+    dir: &Path,
+    entries: &mut BTreeMap<String, ManifestEntry>,
+    claims: &mut HashMap<String, String>,
+) -> usize {
+    let mut found = 0;
+    let mut pending = vec![(dir.to_owned(), 0_usize)];
+    while let Some((folder, depth)) = pending.pop() {
+        let Ok(listing) = fs::read_dir(&folder) else { continue };
+        for item in listing.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            let Ok(kind) = item.file_type() else { continue };
+            // Our own files never start with a dot; symbolic links are not
+            // ours either and could lead out of the folder.
+            if name.starts_with('.') || kind.is_symlink() {
+                continue;
+            }
+            let path = item.path();
+            if kind.is_dir() {
+                if depth <= MAX_PATH_SEGMENTS + 2 {
+                    pending.push((path, depth + 1));
+                }
+                continue;
+            }
+            let Some(rel) = relative_path(dir, &path).filter(|r| r.ends_with(".md")) else {
+                continue;
+            };
+            if claims.contains_key(&claim_key(&rel)) {
+                continue;
+            }
+            let Some(entry) = read_front_matter(&path, &rel) else { continue };
+            if entries.contains_key(&entry.url) {
+                continue;
+            }
+            claims.insert(claim_key(&rel), entry.url.clone());
+            entries.insert(entry.url.clone(), entry);
+            found += 1;
+        }
+    }
+    found
+}
+
+/// `path` below `dir`, `/`-separated, when it is safe to use as an entry.
+fn relative_path(dir: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(dir).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/")).filter(|rel| is_safe_relative(rel))
+}
+
+/// The manifest entry a page file describes, from its front matter.
+fn read_front_matter(path: &Path, rel: &str) -> Option<ManifestEntry> {
+    use std::io::Read as _;
+
+    let mut head = Vec::new();
+    fs::File::open(path).ok()?.take(FRONT_MATTER_PROBE_BYTES).read_to_end(&mut head).ok()?;
+    let text = String::from_utf8_lossy(&head);
+    let body = text.strip_prefix(
+        "---
+",
+    )?;
+    let (yaml, _) = body.split_once(
+        "
+---
+",
+    )?;
+    let mut fields = HashMap::new();
+    for line in yaml.lines() {
+        let (key, value) = line.split_once(": ")?;
+        fields.insert(key, yaml_unquote(value)?);
+    }
+    let url = Url::parse(fields.get("url")?).ok()?;
+    Some(ManifestEntry {
+        url: url.to_string(),
+        path: rel.to_owned(),
+        title: fields.remove("title"),
+        status: EntryStatus::Exported,
+        hash: fields.remove("content_hash")?,
+        crawled_at: fields.remove("crawled_at").unwrap_or_default(),
+        etag: None,
+        last_modified: None,
+        links: None,
+    })
 }
 
 fn prunable(status: EntryStatus, prune: Prune) -> bool {
@@ -504,7 +670,32 @@ pub fn page_path(url: &Url) -> String {
         name = format!("{name}-q{}", short_hash(query));
     }
     parts.push(format!("{name}.md"));
-    parts.join("/")
+    bound_total_length(parts, url)
+}
+
+/// `parts` joined, or, when that is longer than [`MAX_RELATIVE_PATH_BYTES`],
+/// the host and as many leading folders as fit followed by a file named
+/// after a hash of the URL (unique, since the URL is).
+fn bound_total_length(parts: Vec<String>, url: &Url) -> String {
+    let joined = parts.join("/");
+    if joined.len() <= MAX_RELATIVE_PATH_BYTES {
+        return joined;
+    }
+    let hash = blake3::hash(url.as_str().as_bytes()).to_hex();
+    let file = format!("long-{}.md", &hash[..2 * SHORT_HASH]);
+    // Room for the file name and a collision suffix ([`with_suffix`]).
+    let budget = MAX_RELATIVE_PATH_BYTES - file.len() - SHORT_HASH - 2;
+    let mut kept: Vec<&str> = Vec::new();
+    let mut len = 0;
+    for part in &parts[..parts.len() - 1] {
+        if len + part.len() + 1 > budget {
+            break;
+        }
+        len += part.len() + 1;
+        kept.push(part);
+    }
+    kept.push(&file);
+    kept.join("/")
 }
 
 fn host_segment(url: &Url) -> String {
@@ -577,12 +768,19 @@ fn bound_length(name: String, raw: &str) -> String {
     format!("{}-{}", &name[..cut], short_hash(raw))
 }
 
+/// Names Windows maps to devices whatever their extension (`NUL.md` is
+/// the null device), including the console names and the superscript
+/// digits Windows also accepts after `COM` and `LPT`.
 fn is_reserved_device_name(name: &str) -> bool {
-    let stem = name.split('.').next().unwrap_or(name).to_ascii_uppercase();
-    matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL")
-        || ((stem.starts_with("COM") || stem.starts_with("LPT"))
-            && stem.len() == 4
-            && stem.as_bytes()[3].is_ascii_digit())
+    let stem = name.split('.').next().unwrap_or(name).trim_end_matches(' ').to_uppercase();
+    if matches!(stem.as_str(), "CON" | "PRN" | "AUX" | "NUL" | "CONIN$" | "CONOUT$" | "CLOCK$") {
+        return true;
+    }
+    let Some(number) = stem.strip_prefix("COM").or_else(|| stem.strip_prefix("LPT")) else {
+        return false;
+    };
+    let mut chars = number.chars();
+    matches!((chars.next(), chars.next()), (Some('0'..='9' | '¹' | '²' | '³'), None))
 }
 
 fn percent_decode(raw: &str) -> String {
@@ -639,11 +837,17 @@ pub fn render_page(page: &PageRecord, crawled_at: &str) -> String {
     out
 }
 
+/// Whether two rendered files differ only in the front matter's
+/// `crawled_at` line (the Markdown itself is compared whole).
 fn same_ignoring_crawled_at(old: &str, new: &str) -> bool {
-    let strip = |text: &str| -> String {
-        text.split_inclusive('\n').filter(|line| !line.starts_with("crawled_at: ")).collect()
-    };
-    strip(old) == strip(new)
+    fn split(text: &str) -> Option<(Vec<&str>, &str)> {
+        let (yaml, body) = text.strip_prefix("---\n")?.split_once("\n---\n")?;
+        Some((yaml.lines().filter(|line| !line.starts_with("crawled_at: ")).collect(), body))
+    }
+    match (split(old), split(new)) {
+        (Some(old), Some(new)) => old == new,
+        _ => old == new,
+    }
 }
 
 /// `value` as a double-quoted YAML scalar. Backslash and quote are escaped,
@@ -662,7 +866,9 @@ pub fn yaml_string(value: &str) -> String {
             '\u{85}' => out.push_str("\\N"),
             '\u{2028}' => out.push_str("\\L"),
             '\u{2029}' => out.push_str("\\P"),
-            c if c.is_control() || c == '\u{feff}' => {
+            // Controls, the byte order mark and the two non-characters YAML
+            // does not count as printable.
+            c if c.is_control() || matches!(c, '\u{feff}' | '\u{fffe}' | '\u{ffff}') => {
                 let _ = write!(out, "\\u{:04x}", c as u32);
             }
             c => out.push(c),
@@ -670,6 +876,41 @@ pub fn yaml_string(value: &str) -> String {
     }
     out.push('"');
     out
+}
+
+/// Reads back a scalar written by [`yaml_string`]; `None` for anything
+/// else.
+fn yaml_unquote(value: &str) -> Option<String> {
+    let inner = value.strip_prefix('"')?.strip_suffix('"')?;
+    let mut out = String::with_capacity(inner.len());
+    let mut chars = inner.chars();
+    while let Some(c) = chars.next() {
+        if c == '"' {
+            return None;
+        }
+        if c != '\\' {
+            out.push(c);
+            continue;
+        }
+        out.push(match chars.next()? {
+            'n' => '\n',
+            'r' => '\r',
+            't' => '\t',
+            'N' => '\u{85}',
+            'L' => '\u{2028}',
+            'P' => '\u{2029}',
+            'u' => {
+                let hex: String = chars.by_ref().take(4).collect();
+                if hex.len() != 4 || !hex.chars().all(|c| c.is_ascii_hexdigit()) {
+                    return None;
+                }
+                char::from_u32(u32::from_str_radix(&hex, 16).ok()?)?
+            }
+            c @ ('"' | '\\') => c,
+            _ => return None,
+        });
+    }
+    Some(out)
 }
 
 #[cfg(test)]
@@ -744,5 +985,79 @@ mod tests {
     fn percent_decoding_tolerates_broken_escapes() {
         assert_eq!(percent_decode("a%20b%zz%4"), "a b%zz%4");
         assert_eq!(percent_decode("%C3%A9"), "é");
+    }
+
+    #[test]
+    fn console_and_superscript_device_names_are_reserved() {
+        for name in ["CONIN$", "conout$.md", "Clock$", "COM¹", "lpt³.txt", "CON .txt", "com0"] {
+            assert!(is_reserved_device_name(name), "{name}");
+        }
+        for name in ["CONSOLE", "COM10", "LPT", "COMMA", "conin", "AUXILIARY", "nul-x"] {
+            assert!(!is_reserved_device_name(name), "{name}");
+        }
+        assert_eq!(path("https://x.example/CONIN$"), "x.example/_CONIN$.md");
+        assert_eq!(path("https://x.example/conout$/a"), "x.example/_conout$/a.md");
+        assert_eq!(path("https://x.example/LPT%C2%B9"), "x.example/_LPT¹.md");
+    }
+
+    #[test]
+    fn overlong_paths_keep_their_start_and_get_a_hashed_name() {
+        let dirs = format!("{}/", "a".repeat(100)).repeat(20);
+        let a = path(&format!("https://x.example/{dirs}page"));
+        let b = path(&format!("https://x.example/{dirs}other"));
+        assert!(a.len() <= MAX_RELATIVE_PATH_BYTES, "{} bytes", a.len());
+        assert!(with_suffix(&a, &short_hash("x")).len() <= MAX_RELATIVE_PATH_BYTES);
+        assert!(is_safe_relative(&a), "{a}");
+        assert!(a.starts_with(&format!("x.example/{}/", "a".repeat(100))), "{a}");
+        assert!(a.rsplit('/').next().unwrap().starts_with("long-"), "{a}");
+        assert_ne!(a, b);
+
+        // Long multi-byte names are cut on character boundaries too.
+        let wide = format!("https://x.example/{}", format!("{}/", "é".repeat(59)).repeat(30));
+        let rel = path(&wide);
+        assert!(rel.len() <= MAX_RELATIVE_PATH_BYTES && rel.split('/').all(|s| s.len() <= 240));
+    }
+
+    #[test]
+    fn case_is_ignored_when_claiming_paths() {
+        let mut state = ExportState::default();
+        let upper = Url::parse("https://x.example/Guide").unwrap();
+        let lower = Url::parse("https://x.example/guide").unwrap();
+        let first = state.path_for(&upper);
+        let second = state.path_for(&lower);
+        assert_eq!(first, "x.example/Guide.md");
+        assert_ne!(claim_key(&first), claim_key(&second), "{second}");
+    }
+
+    #[test]
+    fn only_the_front_matter_crawled_at_is_ignored() {
+        let file = |at: &str, body: &str| format!("---\ncrawled_at: \"{at}\"\n---\n\n{body}\n");
+        assert!(same_ignoring_crawled_at(&file("1", "text"), &file("2", "text")));
+        assert!(!same_ignoring_crawled_at(
+            &file("1", "crawled_at: one"),
+            &file("1", "crawled_at: two")
+        ));
+    }
+
+    #[test]
+    fn yaml_unquote_refuses_what_yaml_string_never_writes() {
+        for bad in ["plain", "\"open", "\"a\"b\"", "\"\\q\"", "\"\\u12\"", "\"\\\""] {
+            assert_eq!(yaml_unquote(bad), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(500))]
+
+        #[test]
+        fn yaml_strings_stay_on_one_line_and_read_back(
+            chars in proptest::collection::vec(proptest::prelude::any::<char>(), 0..60)
+        ) {
+            let text: String = chars.into_iter().collect();
+            let quoted = yaml_string(&text);
+            proptest::prop_assert!(quoted.lines().count() <= 1, "{:?}", quoted);
+            proptest::prop_assert!(quoted.chars().all(|c| !c.is_control()), "{:?}", quoted);
+            proptest::prop_assert_eq!(yaml_unquote(&quoted), Some(text));
+        }
     }
 }

@@ -16,9 +16,10 @@
 //! bound the sizes imply, `extract_workers + queue_capacity +
 //! write_concurrency + 2` (the dispatcher and the sink loop each hold one).
 //!
-//! Problems with one page (fetch error, extraction refusal, a Dify write
-//! that failed) are counted and listed in the [`RunReport`]; the run goes
-//! on. A page answering 404 or 410 is not a problem but a fact about the
+//! Problems with one page (fetch error, a Dify write that failed, even one
+//! whose task panicked) are counted and listed in the [`RunReport`]; the
+//! run goes on. Pages left out on purpose (robots.txt, too little content,
+//! duplicates) are listed apart with their reason. A page answering 404 or 410 is not a problem but a fact about the
 //! site (a broken link, or a page removed since an earlier run): it is
 //! listed apart ([`RunReport::gone`]), is never retried, and marks what the
 //! sinks stored for it as prunable. A fatal sink error (key rejected, Dify unreachable, state store
@@ -56,15 +57,18 @@ use tokio_util::sync::CancellationToken;
 use url::Url;
 
 use crate::dify_sink::{
-    DEFAULT_WRITE_CONCURRENCY, DifySink, PlannedAction, SyncError, SyncOutcome, SyncSummary,
+    DEFAULT_WRITE_CONCURRENCY, DifySink, PlannedAction, RunEnd, SyncError, SyncOutcome,
+    SyncSummary, UnsyncedStage,
 };
 use crate::export::{ExportError, ExportOutcome, FolderSink, Prune};
 use crate::page::PageRecord;
 #[cfg(doc)]
 use crate::report::CrawlCounts;
-use crate::report::{DifyCounts, PipelineCounts, ReportBuilder, RunOutcome, RunReport, Stage};
+use crate::report::{
+    DifyCounts, PipelineCounts, ReportBuilder, RunOutcome, RunReport, SkippedPage, Stage,
+};
 use crate::route::Router;
-use crate::state::{StateError, Validators as StoredValidators};
+use crate::state::{RunScope, StateError, StateStore, Validators as StoredValidators};
 
 /// Default capacity of each channel between stages.
 pub const DEFAULT_QUEUE_CAPACITY: usize = 32;
@@ -290,8 +294,10 @@ impl Pipeline {
             crawl.await.inspect_err(|join| tracing::error!(error = %join, "crawler failed"));
         let _ = dispatch.await;
 
+        let fatal = self.finish_sinks(stats.ok(), fatal, &cancel, &sinks, &shared).await;
+        // Read after the sinks finished: Ctrl-C during pruning or the wait
+        // for indexing cuts them short, and the run is then cancelled.
         let cancelled = cancel.is_cancelled();
-        let fatal = self.finish_sinks(stats.ok(), fatal, cancelled, &sinks, &shared).await;
         conclude(&shared, fatal, cancelled)
     }
 
@@ -328,10 +334,15 @@ impl Pipeline {
     /// Fills the crawl's validators so unchanged pages answer 304, with
     /// the links the crawler follows for them. A page qualifies only when
     /// every sink already has it and its links are known: Dify fully synced
-    /// (the store's rule) and, with a folder, a file in the folder.
+    /// (the store's rule) into the knowledge base it routes to now and,
+    /// with a folder, a file in the folder.
     fn load_validators(&mut self) -> Result<(), PipelineError> {
         let from_store = match &self.dify {
-            Some(sink) => Some(sink.store().validators_for_synced().map_err(PipelineError::State)?),
+            Some(sink) => {
+                let store = sink.store();
+                let synced = store.validators_for_synced().map_err(PipelineError::State)?;
+                Some(same_route(store, &self.router, synced).map_err(PipelineError::State)?)
+            }
             None => None,
         };
         let from_folder = self.folder.as_ref().map(|f| f.validators());
@@ -356,11 +367,11 @@ impl Pipeline {
         &self,
         stats: Option<CrawlStats>,
         mut fatal: Option<PipelineError>,
-        cancelled: bool,
+        cancel: &CancellationToken,
         sinks: &Sinks,
         shared: &Shared,
     ) -> Option<PipelineError> {
-        let cancelled = cancelled || stats.as_ref().is_some_and(|s| s.cancelled);
+        let cancelled = cancel.is_cancelled() || stats.as_ref().is_some_and(|s| s.cancelled);
         let complete = fatal.is_none()
             && !cancelled
             && self.options.covers_site
@@ -370,7 +381,12 @@ impl Pipeline {
         if fatal.is_none()
             && let Some(sink) = &sinks.dify
         {
-            match sink.finish(complete).await {
+            let end = RunEnd {
+                crawl_complete: complete,
+                scope: Some(RunScope::of_crawl(&self.crawl)),
+                cancel: Some(cancel.clone()),
+            };
+            match sink.finish_with(end).await {
                 Ok(summary) => shared.record_sync_summary(&summary),
                 Err(error) => fatal = Some(PipelineError::Sync(error)),
             }
@@ -381,7 +397,7 @@ impl Pipeline {
                 (true, false) => Prune::Gone,
                 (true, true) => Prune::GoneAndUnseen,
             };
-            if let Err(error) = finish_folder(folder.clone(), prune, shared).await {
+            if let Err(error) = finish_folder(folder.clone(), prune, complete, shared).await {
                 fatal = fatal.or(Some(error));
             }
         }
@@ -393,9 +409,10 @@ impl Pipeline {
 async fn finish_folder(
     folder: Arc<FolderSink>,
     prune: Prune,
+    complete: bool,
     shared: &Shared,
 ) -> Result<(), PipelineError> {
-    match tokio::task::spawn_blocking(move || folder.finish(prune)).await {
+    match tokio::task::spawn_blocking(move || folder.finish(prune, complete)).await {
         Ok(Ok(counts)) => shared.lock().report_mut().export = Some(counts),
         Ok(Err(error)) => return Err(PipelineError::Export(error)),
         Err(join) => tracing::error!(error = %join, "saving the export manifest failed"),
@@ -425,6 +442,35 @@ fn conclude(
         Some(error) => Err(PipelineFailure { report: Box::new(report), error }),
         None => Ok(report),
     }
+}
+
+/// Keeps the validators of pages whose stored knowledge base is the one
+/// the router picks now. A 304 never reaches a write, so a page whose route
+/// changed (a `[[route]]` rule or `--kb` edited) must be fetched in full to
+/// be moved into its new knowledge base.
+fn same_route(
+    store: &StateStore,
+    router: &Router,
+    synced: HashMap<String, StoredValidators>,
+) -> Result<HashMap<String, StoredValidators>, StateError> {
+    let mut kept = HashMap::with_capacity(synced.len());
+    let mut rerouted = 0_u64;
+    for (url, validators) in synced {
+        let route = Url::parse(&url).ok().map(|parsed| router.route(&parsed));
+        let stored = store.page(&url)?.map(|page| page.knowledge_base);
+        if route.is_some() && route == stored {
+            kept.insert(url, validators);
+        } else {
+            rerouted += 1;
+        }
+    }
+    if rerouted > 0 {
+        tracing::info!(
+            pages = rerouted,
+            "routing changed: fetching these pages in full to move them"
+        );
+    }
+    Ok(kept)
 }
 
 fn crawler_validators(stored: StoredValidators) -> site_crawler::Validators {
@@ -519,9 +565,10 @@ impl Shared {
         }
     }
 
-    fn skip(&self, reason: &str) {
+    fn skip(&self, page: SkippedPage) {
         self.skipped.fetch_add(1, Ordering::Relaxed);
-        self.lock().skipped(reason);
+        tracing::debug!(url = page.url, reason = page.reason, detail = page.detail, "page skipped");
+        self.lock().skipped(page);
     }
 
     fn problem(&self, url: &Url, stage: Stage, label: &str, reason: &str) {
@@ -557,21 +604,35 @@ impl Shared {
     }
 
     /// Takes the sink's own per knowledge base counters (they include
-    /// pruning and indexing, which happen at the end) and its metrics.
+    /// pruning and indexing, which happen at the end, and a dry run's
+    /// plans) and its metrics. Every page the sink reports as not synced
+    /// (metadata refused or queued, document lost, indexing failed or
+    /// unconfirmed) becomes a listed problem, so the run exits 2.
     fn record_sync_summary(&self, summary: &SyncSummary) {
         let mut report = self.lock();
         report.report_mut().dry_run = summary.dry_run;
         report.report_mut().dify = Some(dify_counts(&summary.dify));
         for (kb, s) in &summary.knowledge_bases {
+            let planned = |action: &str| s.planned.get(action).copied().unwrap_or(0);
             let counts = report.knowledge_base(kb);
-            counts.new = s.created + s.planned.get("create").copied().unwrap_or(0);
-            counts.changed = s.updated + s.planned.get("update").copied().unwrap_or(0);
-            counts.unchanged = s.unchanged + s.metadata_updated;
-            counts.failed = s.failed + s.lost;
-            counts.blocked = s.blocked;
+            counts.new = s.created + planned("create");
+            counts.changed = s.updated + planned("update");
+            counts.unchanged = s.unchanged
+                + s.metadata_updated
+                + planned("unchanged")
+                + planned("update_metadata");
+            counts.failed = s.failed + s.unsynced.len() as u64 + s.indexing_failed.len() as u64;
+            counts.blocked = s.blocked + planned("blocked");
             counts.pruned = s.pruned;
             for failure in &s.indexing_failed {
                 report.problem(&failure.url, Stage::Index, "indexing", &failure.error);
+            }
+            for page in &s.unsynced {
+                let (stage, label) = match page.stage {
+                    UnsyncedStage::Metadata => (Stage::Sync, "metadata"),
+                    UnsyncedStage::Index => (Stage::Index, "indexing_unfinished"),
+                };
+                report.problem(&page.url, stage, label, &page.reason);
             }
         }
     }
@@ -605,9 +666,7 @@ enum Item {
         status: u16,
         referrer: Option<Url>,
     },
-    Skipped {
-        reason: String,
-    },
+    Skipped(SkippedPage),
 }
 
 /// What extraction needs, cloned into each task.
@@ -648,7 +707,12 @@ async fn dispatch(
                 let knowledge_base = extraction.router.route(&page.url);
                 Item::NotModified { url: page.url, knowledge_base }
             }
-            CrawlEvent::Skipped(page) => Item::Skipped { reason: page.reason.as_str().into() },
+            CrawlEvent::Skipped(page) => Item::Skipped(SkippedPage {
+                url: page.url.to_string(),
+                reason: page.reason.as_str().into(),
+                detail: page.reason.to_string(),
+                words: None,
+            }),
             CrawlEvent::Failed(page) => failed_item(page),
         };
         if items.send(item).await.is_err() {
@@ -691,8 +755,16 @@ async fn extract_page(page: FetchedPage, extraction: &Extraction) -> Item {
             Item::Page(Box::new(page_record(page, extracted, knowledge_base)))
         }
         Ok((page, Err(refused))) => {
-            tracing::debug!(url = %page.url, reason = %refused, "page skipped by extraction");
-            Item::Skipped { reason: refused.skip_reason().to_owned() }
+            let words = match &refused {
+                page_extract::ExtractError::NotEnoughContent { words, .. } => Some(*words as u64),
+                _ => None,
+            };
+            Item::Skipped(SkippedPage {
+                url: page.url.to_string(),
+                reason: refused.skip_reason().to_owned(),
+                detail: refused.to_string(),
+                words,
+            })
         }
         Err(join) => Item::Failed {
             url,
@@ -733,7 +805,48 @@ struct Sinks {
 struct WriteDone {
     url: Url,
     knowledge_base: String,
-    result: Result<SyncOutcome, SyncError>,
+    /// `Err` when the write task panicked (or was aborted).
+    result: Result<Result<SyncOutcome, SyncError>, tokio::task::JoinError>,
+}
+
+/// Dify writes in flight, with the page each one is for, so a write task
+/// that panics is still counted against its page.
+#[derive(Default)]
+struct Writes {
+    tasks: JoinSet<Result<SyncOutcome, SyncError>>,
+    pages: HashMap<tokio::task::Id, (Url, String)>,
+}
+
+impl Writes {
+    fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
+    fn spawn<F>(&mut self, url: Url, knowledge_base: String, write: F)
+    where
+        F: Future<Output = Result<SyncOutcome, SyncError>> + Send + 'static,
+    {
+        let task = self.tasks.spawn(write);
+        self.pages.insert(task.id(), (url, knowledge_base));
+    }
+
+    /// The next write to end, `None` when none is running.
+    async fn next(&mut self) -> Option<WriteDone> {
+        loop {
+            let (id, result) = match self.tasks.join_next_with_id().await? {
+                Ok((id, result)) => (id, Ok(result)),
+                Err(join) => (join.id(), Err(join)),
+            };
+            // Every task is registered as it is spawned.
+            if let Some((url, knowledge_base)) = self.pages.remove(&id) {
+                return Some(WriteDone { url, knowledge_base, result });
+            }
+        }
+    }
 }
 
 /// Hands items to the sinks until the items end, `stop` fires or a sink
@@ -745,15 +858,15 @@ async fn sink_loop(
     stop: &CancellationToken,
 ) -> Option<PipelineError> {
     let limit = sinks.write_concurrency;
-    let mut writes: JoinSet<WriteDone> = JoinSet::new();
+    let mut writes = Writes::default();
     let mut fatal = None;
 
     while fatal.is_none() {
         let item = tokio::select! {
             biased;
             () = stop.cancelled() => break,
-            Some(done) = writes.join_next(), if !writes.is_empty() => {
-                fatal = written(done, shared);
+            Some(done) = writes.next(), if !writes.is_empty() => {
+                fatal = written(done, sinks, shared);
                 continue;
             }
             item = items.recv(), if writes.len() < limit => match item {
@@ -766,8 +879,8 @@ async fn sink_loop(
 
     // Writes already sent are awaited, whatever ended the loop, so the
     // store records their outcome before the run ends.
-    while let Some(done) = writes.join_next().await {
-        let error = written(done, shared);
+    while let Some(done) = writes.next().await {
+        let error = written(done, sinks, shared);
         fatal = fatal.or(error);
     }
     fatal
@@ -778,7 +891,7 @@ async fn handle(
     item: Item,
     sinks: &Sinks,
     shared: &Arc<Shared>,
-    writes: &mut JoinSet<WriteDone>,
+    writes: &mut Writes,
 ) -> Option<PipelineError> {
     match item {
         Item::Page(page) => return handle_page(*page, sinks, shared, writes).await,
@@ -806,7 +919,7 @@ async fn handle(
                 return Some(error);
             }
         }
-        Item::Skipped { reason } => shared.skip(&reason),
+        Item::Skipped(page) => shared.skip(page),
     }
     shared.left();
     None
@@ -856,7 +969,7 @@ async fn handle_page(
     page: PageRecord,
     sinks: &Sinks,
     shared: &Arc<Shared>,
-    writes: &mut JoinSet<WriteDone>,
+    writes: &mut Writes,
 ) -> Option<PipelineError> {
     shared.lock().report_mut().crawl.extracted += 1;
     let page = Arc::new(page);
@@ -875,14 +988,8 @@ async fn handle_page(
     match &sinks.dify {
         Some(sink) => {
             let sink = sink.clone();
-            writes.spawn(async move {
-                let result = sink.submit(&page).await;
-                WriteDone {
-                    url: page.url.clone(),
-                    knowledge_base: page.knowledge_base.clone(),
-                    result,
-                }
-            });
+            let (url, knowledge_base) = (page.url.clone(), page.knowledge_base.clone());
+            writes.spawn(url, knowledge_base, async move { sink.submit(&page).await });
         }
         None => shared.left(),
     }
@@ -895,30 +1002,41 @@ fn export_written(outcome: ExportOutcome, shared: &Shared) {
 }
 
 /// Counts a finished Dify write; returns the error when it is fatal.
-fn written(
-    done: Result<WriteDone, tokio::task::JoinError>,
-    shared: &Shared,
-) -> Option<PipelineError> {
-    let fatal = match done {
-        Ok(WriteDone { url, knowledge_base, result: Ok(outcome) }) => {
+fn written(done: WriteDone, sinks: &Sinks, shared: &Shared) -> Option<PipelineError> {
+    let WriteDone { url, knowledge_base, result } = done;
+    let fatal = match result {
+        Ok(Ok(outcome)) => {
             count_outcome(&url, &knowledge_base, outcome, shared);
             None
         }
-        Ok(WriteDone { result: Err(error), .. }) if error.is_fatal() => {
-            Some(PipelineError::Sync(error))
-        }
-        Ok(WriteDone { url, knowledge_base, result: Err(error) }) => {
+        Ok(Err(error)) if error.is_fatal() => Some(PipelineError::Sync(error)),
+        Ok(Err(error)) => {
             shared.lock().knowledge_base(&knowledge_base).failed += 1;
             shared.problem(&url, Stage::Sync, "sync", &error_chain(&error));
             None
         }
-        Err(join) => {
-            tracing::error!(error = %join, "dify write task failed");
-            None
-        }
+        Err(join) => write_task_failed(&url, &knowledge_base, &join, sinks, shared),
     };
     shared.left();
     fatal
+}
+
+/// A write task that panicked: a bug, but one page's. It is counted and
+/// listed like a failed write, and recorded in the store so `retry`
+/// re-attempts it; the run goes on.
+fn write_task_failed(
+    url: &Url,
+    knowledge_base: &str,
+    join: &tokio::task::JoinError,
+    sinks: &Sinks,
+    shared: &Shared,
+) -> Option<PipelineError> {
+    let reason = format!("the dify write stopped unexpectedly: {join}");
+    tracing::error!(%url, error = %join, "dify write task failed");
+    shared.lock().knowledge_base(knowledge_base).failed += 1;
+    shared.problem(url, Stage::Sync, "sync_panic", &reason);
+    let sink = sinks.dify.as_ref()?;
+    sink.record_failure(url, Stage::Sync.as_str(), &reason).err().map(PipelineError::Sync)
 }
 
 fn count_outcome(url: &Url, knowledge_base: &str, outcome: SyncOutcome, shared: &Shared) {
@@ -937,5 +1055,48 @@ fn count_outcome(url: &Url, knowledge_base: &str, outcome: SyncOutcome, shared: 
     }
     if let SyncOutcome::Blocked { reason } = outcome {
         shared.problem(url, Stage::Sync, "blocked", &reason);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn url(path: &str) -> Url {
+        Url::parse(&format!("https://x.example/{path}")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_panicking_write_is_a_listed_failure_of_its_page() {
+        let shared = Shared::new(Arc::new(NoProgress), 10);
+        let sinks = Sinks { dify: None, folder: None, write_concurrency: 2 };
+        let mut writes = Writes::default();
+        writes.spawn(url("ok"), "Docs".into(), async { Ok(SyncOutcome::Created) });
+        writes.spawn(url("boom"), "Docs".into(), async {
+            if url("boom").path() == "/boom" {
+                panic!("write bug");
+            }
+            Ok(SyncOutcome::Created)
+        });
+        for _ in 0..2 {
+            shared.entered();
+        }
+
+        while let Some(done) = writes.next().await {
+            assert!(written(done, &sinks, &shared).is_none(), "a panic is not fatal");
+        }
+        assert!(writes.is_empty() && writes.pages.is_empty());
+
+        let report = shared.finish(RunOutcome::Completed);
+        assert_eq!(report.failed_pages(), 1);
+        assert_eq!(report.problems[0].url, "https://x.example/boom");
+        assert_eq!(report.problems[0].stage, Stage::Sync);
+        assert!(report.problems[0].reason.contains("write bug"), "{:?}", report.problems);
+        assert_eq!(report.crawl.failed["sync_panic"], 1);
+        assert_eq!(
+            (report.knowledge_bases["Docs"].new, report.knowledge_bases["Docs"].failed),
+            (1, 1)
+        );
+        assert_eq!(report.crawl.synced, 1);
     }
 }

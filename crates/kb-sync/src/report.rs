@@ -4,9 +4,9 @@
 //! [`RunReport`] is plain serde data so the binary can print a summary from
 //! it and write it verbatim as JSON (`--report PATH`); nothing in here knows
 //! about terminals. The pipeline fills it through [`ReportBuilder`], which
-//! also bounds the problem list: a site where every page fails must not grow
-//! the report without limit, so past [`MAX_LISTED_PROBLEMS`] problems are
-//! only counted.
+//! also bounds the page lists: a site where every page fails must not grow
+//! the report without limit, so past [`MAX_LISTED_PROBLEMS`] problems (and
+//! past [`MAX_LISTED_SKIPPED`] skipped pages) are only counted.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -19,6 +19,11 @@ use time::format_description::well_known::Rfc3339;
 
 /// Problems listed one by one in a report; later ones are only counted.
 pub const MAX_LISTED_PROBLEMS: usize = 10_000;
+
+/// Skipped pages listed one by one in a report; later ones are only
+/// counted. Lower than for problems: a skip is expected (robots rules,
+/// duplicates) and a large site can have many.
+pub const MAX_LISTED_SKIPPED: usize = 1_000;
 
 /// Everything one crawl-and-sync run did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -51,6 +56,11 @@ pub struct RunReport {
     /// Pages the site answered 404 or 410 for, first
     /// [`MAX_LISTED_PROBLEMS`] of them; [`CrawlCounts::gone`] counts all.
     pub gone: Vec<GonePage>,
+    /// Pages left out, first [`MAX_LISTED_SKIPPED`] of them;
+    /// [`CrawlCounts::skipped`] counts all by reason.
+    pub skipped: Vec<SkippedPage>,
+    /// Skipped pages counted but not listed because the list was full.
+    pub skipped_not_listed: u64,
 }
 
 /// How a run ended.
@@ -181,6 +191,21 @@ pub struct GonePage {
     pub linked_from: Option<String>,
 }
 
+/// A page left out of the export and the sync, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SkippedPage {
+    /// The page URL.
+    pub url: String,
+    /// The reason's stable label, as counted in [`CrawlCounts::skipped`]
+    /// (`robots_disallowed`, `too_little_content`, ...).
+    pub reason: String,
+    /// The reason in words, e.g. "duplicate of https://...".
+    pub detail: String,
+    /// Words of main content found, for `too_little_content`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub words: Option<u64>,
+}
+
 /// The pipeline stage a problem happened in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -258,9 +283,15 @@ impl ReportBuilder {
         self.report.knowledge_bases.entry(knowledge_base.to_owned()).or_default()
     }
 
-    /// Counts a skipped page under `reason`.
-    pub fn skipped(&mut self, reason: &str) {
-        *self.report.crawl.skipped.entry(reason.to_owned()).or_default() += 1;
+    /// Records a skipped page: counted under its reason, and listed while
+    /// the list has room.
+    pub fn skipped(&mut self, page: SkippedPage) {
+        *self.report.crawl.skipped.entry(page.reason.clone()).or_default() += 1;
+        if self.report.skipped.len() < MAX_LISTED_SKIPPED {
+            self.report.skipped.push(page);
+        } else {
+            self.report.skipped_not_listed += 1;
+        }
     }
 
     /// Records a failed page: counted under `label` in the crawl failures
@@ -337,6 +368,34 @@ mod tests {
         assert_eq!(report.gone[0], first);
     }
 
+    fn skipped_page(i: usize, reason: &str, words: Option<u64>) -> SkippedPage {
+        SkippedPage {
+            url: format!("https://x.example/{i}"),
+            reason: reason.to_owned(),
+            detail: format!("{reason} in words"),
+            words,
+        }
+    }
+
+    #[test]
+    fn skipped_pages_are_listed_up_to_the_cap_then_counted() {
+        let mut builder = ReportBuilder::new();
+        builder.skipped(skipped_page(0, "too_little_content", Some(12)));
+        for i in 1..MAX_LISTED_SKIPPED + 4 {
+            builder.skipped(skipped_page(i, "robots_disallowed", None));
+        }
+        let report = builder.finish(RunOutcome::Completed);
+        assert_eq!(report.skipped.len(), MAX_LISTED_SKIPPED);
+        assert_eq!(report.skipped_not_listed, 4);
+        assert_eq!(report.crawl.skipped["robots_disallowed"], MAX_LISTED_SKIPPED as u64 + 3);
+        assert_eq!(report.crawl.skipped["too_little_content"], 1);
+        assert_eq!(report.skipped[0], skipped_page(0, "too_little_content", Some(12)));
+        assert_eq!(report.failed_pages(), 0, "a skip is not a failure");
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(json["skipped"][0]["words"], 12);
+        assert_eq!(json["skipped_not_listed"], 4);
+    }
+
     #[test]
     fn rate_is_pages_over_wall_time() {
         let mut builder = ReportBuilder::new();
@@ -353,7 +412,7 @@ mod tests {
     fn json_names_stages_and_outcomes_in_snake_case() {
         let mut builder = ReportBuilder::new();
         builder.knowledge_base("Docs").new += 2;
-        builder.skipped("robots");
+        builder.skipped(skipped_page(0, "robots", None));
         builder.problem("https://x.example/a", Stage::Sync, "sync", "boom");
         let failed = RunOutcome::Failed { error: "wrong key".into() };
         let json = serde_json::to_value(builder.finish(failed)).unwrap();
@@ -361,6 +420,8 @@ mod tests {
         assert_eq!(json["problems"][0]["stage"], "sync");
         assert_eq!(json["knowledge_bases"]["Docs"]["new"], 2);
         assert_eq!(json["crawl"]["skipped"]["robots"], 1);
+        assert_eq!(json["skipped"][0]["reason"], "robots");
+        assert!(json["skipped"][0].get("words").is_none(), "words only when counted");
         assert!(json["started_at"].as_str().unwrap().contains('T'));
     }
 }

@@ -29,12 +29,27 @@
 //! stored links instead. `NULL` means the links are unknown (rows from
 //! before version 2), and such a page gets no validators: it is fetched in
 //! full once and its links recorded, rather than ending the crawl at a 304.
+//!
+//! One run at a time: [`StateStore::open`] takes an exclusive advisory lock
+//! on a file beside the store (`<store>.lock`), held until the last clone of
+//! the store is dropped, so a second run on the same file fails at once
+//! instead of interleaving its writes. A dry run opens the store with
+//! [`StateStore::open_read_only`]: read-only, without the lock, and in
+//! memory when the file does not exist, so planning never creates or
+//! changes it.
+//!
+//! Version 3 added what recovery needs to be repeatable: a per-dataset
+//! `reconciled` marker (set only after a complete listing), the run that
+//! listed each reconciled document, the crawl scope of each run (pruning
+//! counts a missed run only for pages inside it), and the documents a page
+//! left behind when routing moved it (deleted once the new one exists).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 use url::Url;
@@ -117,6 +132,18 @@ CREATE TABLE remote_documents (
 );
 "#,
     "ALTER TABLE pages ADD COLUMN links TEXT;",
+    r#"
+ALTER TABLE datasets ADD COLUMN reconciled INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE runs ADD COLUMN scope TEXT;
+ALTER TABLE remote_documents ADD COLUMN listed_run INTEGER;
+CREATE TABLE moved_documents (
+    url          TEXT NOT NULL,
+    dataset_id   TEXT NOT NULL,
+    document_id  TEXT NOT NULL,
+    PRIMARY KEY (dataset_id, document_id)
+);
+CREATE INDEX moved_documents_by_url ON moved_documents (url);
+"#,
 ];
 
 /// Errors of the state store.
@@ -149,6 +176,16 @@ pub enum StateError {
     /// Another thread panicked while holding the connection.
     #[error("state store connection was poisoned by a panic")]
     Poisoned,
+    /// Another process holds the store's lock.
+    #[error(
+        "another dify-crawl run is using {} (wait for it to finish, or use --state for a \
+         separate store)",
+        path.display()
+    )]
+    Locked {
+        /// The store file.
+        path: PathBuf,
+    },
 }
 
 /// Where a page is on its way into Dify.
@@ -214,6 +251,42 @@ impl Stage {
 /// A run's id; pages remember the last run that saw them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 pub struct RunId(pub i64);
+
+/// The hosts a run's crawl could reach. A complete run counts as having
+/// missed a page only when the page's host lies inside it, so two crawls of
+/// different sites into one knowledge base never prune each other.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunScope {
+    /// Hosts of the start URLs and the extra allowed hosts, lowercase.
+    pub hosts: BTreeSet<String>,
+    /// Subdomains of those hosts are in scope too.
+    pub subdomains: bool,
+}
+
+impl RunScope {
+    /// The scope of a crawl: its start URLs' hosts and extra hosts.
+    pub fn of_crawl(crawl: &site_crawler::CrawlConfig) -> RunScope {
+        let start = crawl.start_urls.iter().filter_map(|url| host_of(url));
+        let extra = crawl.extra_hosts.iter().filter_map(|host| {
+            if host.contains("://") { host_of(host) } else { host_of(&format!("http://{host}/")) }
+        });
+        RunScope { hosts: start.chain(extra).collect(), subdomains: crawl.allow_subdomains }
+    }
+
+    /// Whether the page at `url` lies inside the scope.
+    pub fn contains(&self, url: &str) -> bool {
+        let Some(host) = host_of(url) else { return false };
+        self.hosts.contains(&host)
+            || (self.subdomains
+                && self.hosts.iter().any(|parent| {
+                    host.strip_suffix(parent.as_str()).is_some_and(|rest| rest.ends_with('.'))
+                }))
+    }
+}
+
+fn host_of(url: &str) -> Option<String> {
+    Url::parse(url.trim()).ok()?.host_str().filter(|h| !h.is_empty()).map(str::to_owned)
+}
 
 /// HTTP validators of a page, for conditional requests, with the page's
 /// links to follow when it answers 304.
@@ -342,6 +415,20 @@ pub struct PruneCandidate {
     pub reason: PruneReason,
 }
 
+/// What a run that writes nothing (a dry run) saw, for
+/// [`StateStore::plan_prune`].
+#[derive(Debug, Clone, Copy)]
+pub struct Unrecorded<'a> {
+    /// Pages the run fetched (or found unchanged, or failed to fetch).
+    pub seen: &'a HashSet<String>,
+    /// Pages that answered 404 or 410.
+    pub gone: &'a HashSet<String>,
+    /// Whether the run's crawl covered the knowledge base.
+    pub covers_kb: bool,
+    /// The run's scope; `None` covers every page.
+    pub scope: Option<&'a RunScope>,
+}
+
 /// A known dataset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DatasetRecord {
@@ -364,6 +451,23 @@ pub struct RemoteDocument {
     pub metadata_hash: Option<String>,
     /// Its `display_status`.
     pub display_status: Option<String>,
+    /// The run whose listing found it; a listing of an earlier run may be
+    /// stale (the document deleted since).
+    pub listed_run: Option<RunId>,
+}
+
+/// Where a reconciled document belongs, for
+/// [`StateStore::seed_reconciled_page`].
+#[derive(Debug, Clone, Copy)]
+pub struct ReconciledPage<'a> {
+    /// The knowledge base name.
+    pub knowledge_base: &'a str,
+    /// Its dataset id.
+    pub dataset_id: &'a str,
+    /// The listed document.
+    pub document: &'a RemoteDocument,
+    /// The current run.
+    pub run: RunId,
 }
 
 /// A page with content still to send, for `retry`.
@@ -440,12 +544,20 @@ impl StoredPage {
     }
 }
 
-/// The SQLite state store; clones share one connection.
+/// The SQLite state store; clones share one connection (and the run lock).
 #[derive(Clone)]
 pub struct StateStore {
-    conn: Arc<Mutex<Connection>>,
+    shared: Arc<Shared>,
     path: PathBuf,
     created: bool,
+    read_only: bool,
+}
+
+/// The connection and the lock that keeps other runs out; the connection
+/// is declared first so it closes before the lock is released.
+struct Shared {
+    conn: Mutex<Connection>,
+    _lock: Option<File>,
 }
 
 impl std::fmt::Debug for StateStore {
@@ -453,7 +565,38 @@ impl std::fmt::Debug for StateStore {
         f.debug_struct("StateStore")
             .field("path", &self.path)
             .field("created", &self.created)
+            .field("read_only", &self.read_only)
             .finish()
+    }
+}
+
+/// The lock file beside a store file.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(std::ffi::OsStr::to_os_string).unwrap_or_default();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Takes the exclusive run lock of the store at `path`. A file system
+/// without advisory locks only costs the protection, not the run.
+fn take_lock(path: &Path) -> Result<Option<File>, StateError> {
+    let lock = lock_path(path);
+    let file = match File::options().create(true).truncate(false).write(true).open(&lock) {
+        Ok(file) => file,
+        Err(error) => {
+            tracing::warn!(path = %lock.display(), %error, "cannot create the run lock file");
+            return Ok(None);
+        }
+    };
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(StateError::Locked { path: path.to_path_buf() })
+        }
+        Err(std::fs::TryLockError::Error(error)) => {
+            tracing::warn!(path = %lock.display(), %error, "cannot lock the state store");
+            Ok(None)
+        }
     }
 }
 
@@ -508,34 +651,67 @@ fn page_from_row(row: &Row<'_>) -> rusqlite::Result<PageState> {
 }
 
 impl StateStore {
-    /// Opens (or creates) the store at `path` and brings its schema up to
-    /// date.
+    /// Opens (or creates) the store at `path`, takes its run lock and
+    /// brings its schema up to date.
     ///
     /// # Errors
+    /// [`StateError::Locked`] when another run holds the store,
     /// [`StateError::Open`] when the file cannot be opened or migrated,
     /// [`StateError::SchemaTooNew`] for a file from a newer version.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StateError> {
         let path = path.as_ref().to_path_buf();
+        let lock = take_lock(&path)?;
         let created = !path.exists();
-        let open_error = |source| StateError::Open { path: path.clone(), source };
-
-        let mut conn = Connection::open(&path).map_err(open_error)?;
-        conn.pragma_update(None, "journal_mode", "WAL").map_err(open_error)?;
-        conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_error)?;
-        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_error)?;
-        migrate(&mut conn).map_err(|err| match err {
-            StateError::Query(source) => StateError::Open { path: path.clone(), source },
-            other => other,
-        })?;
-
+        let conn = open_writable(&path)?;
         tracing::debug!(path = %path.display(), created, "opened state store");
-        Ok(StateStore { conn: Arc::new(Mutex::new(conn)), path, created })
+        let shared = Arc::new(Shared { conn: Mutex::new(conn), _lock: lock });
+        Ok(StateStore { shared, path, created, read_only: false })
     }
 
-    /// Whether [`StateStore::open`] created the file; a fresh store next to
-    /// existing knowledge bases calls for reconciliation.
+    /// Opens the store for reading only (a dry run, `dify-crawl status`):
+    /// read-only when the file exists (its schema upgraded first if it is
+    /// older), an empty store in memory when it does not, so reading never
+    /// creates the file. No run lock is taken, so this works while a run is
+    /// going on.
+    ///
+    /// # Errors
+    /// As [`StateStore::open`].
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StateError> {
+        let path = path.as_ref().to_path_buf();
+        let open_error = |source| StateError::Open { path: path.clone(), source };
+        if !path.exists() {
+            let mut conn = Connection::open_in_memory().map_err(open_error)?;
+            migrate(&mut conn).map_err(|err| query_to_open(err, &path))?;
+            let shared = Arc::new(Shared { conn: Mutex::new(conn), _lock: None });
+            return Ok(StateStore { shared, path, created: true, read_only: true });
+        }
+
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let mut conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
+        let found: i64 =
+            conn.pragma_query_value(None, "user_version", |row| row.get(0)).map_err(open_error)?;
+        if found < schema_version() {
+            drop(conn);
+            let lock = take_lock(&path)?;
+            drop(open_writable(&path)?);
+            drop(lock);
+            conn = Connection::open_with_flags(&path, flags).map_err(open_error)?;
+        }
+        migrate(&mut conn).map_err(|err| query_to_open(err, &path))?;
+        conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_error)?;
+        tracing::debug!(path = %path.display(), "opened state store read-only for a dry run");
+        let shared = Arc::new(Shared { conn: Mutex::new(conn), _lock: None });
+        Ok(StateStore { shared, path, created: false, read_only: true })
+    }
+
+    /// Whether [`StateStore::open`] created the file.
     pub fn was_created(&self) -> bool {
         self.created
+    }
+
+    /// Whether the store was opened for a dry run and refuses writes.
+    pub fn is_read_only(&self) -> bool {
+        self.read_only
     }
 
     /// The store file.
@@ -544,7 +720,7 @@ impl StateStore {
     }
 
     fn conn(&self) -> Result<MutexGuard<'_, Connection>, StateError> {
-        self.conn.lock().map_err(|_| StateError::Poisoned)
+        self.shared.conn.lock().map_err(|_| StateError::Poisoned)
     }
 
     /// Starts a run and returns its id.
@@ -555,6 +731,28 @@ impl StateStore {
         let conn = self.conn()?;
         conn.execute("INSERT INTO runs (started_at) VALUES (?1)", [now()])?;
         Ok(RunId(conn.last_insert_rowid()))
+    }
+
+    /// The id the next run would get, for a dry run that records none.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn next_run_id(&self) -> Result<RunId, StateError> {
+        let next: i64 =
+            self.conn()?
+                .query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM runs", [], |row| row.get(0))?;
+        Ok(RunId(next))
+    }
+
+    /// Records the hosts a run's crawl covered; a run without a scope
+    /// counts as covering every page of its knowledge bases.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn set_run_scope(&self, run: RunId, scope: &RunScope) -> Result<(), StateError> {
+        let json = serde_json::to_string(scope)?;
+        self.conn()?.execute("UPDATE runs SET scope = ?2 WHERE id = ?1", params![run.0, json])?;
+        Ok(())
     }
 
     /// Ends a run; only runs with `crawl_complete` count as having missed a
@@ -620,14 +818,25 @@ impl StateStore {
     ///
     /// The document id stays when the dataset is unchanged: it is the page's
     /// document, to be updated. A page routed to another dataset starts
-    /// without one (the caller deletes the old document first).
+    /// without one there, and its old document is remembered in
+    /// `moved_documents`, to be deleted once the new one exists (see
+    /// [`StateStore::moved_documents_of`]).
     ///
     /// # Errors
     /// [`StateError::Query`] or [`StateError::Json`].
     pub fn record_intent(&self, intent: &Intent<'_>) -> Result<(), StateError> {
         let page = intent.page;
         let stored = serde_json::to_string(&StoredPage::from(page))?;
-        self.conn()?.execute(
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO moved_documents (url, dataset_id, document_id)
+             SELECT url, dataset_id, document_id FROM pages
+             WHERE url = ?1 AND dataset_id IS NOT NULL AND dataset_id IS NOT ?2
+               AND document_id IS NOT NULL",
+            params![page.url.as_str(), intent.dataset_id],
+        )?;
+        tx.execute(
             "INSERT INTO pages (url, knowledge_base, dataset_id, document_name, etag,
                 last_modified, sitemap_lastmod, first_seen_run, last_seen_run, stage,
                 pending_hash, pending_page, metadata_hash, gone, links)
@@ -635,6 +844,9 @@ impl StateStore {
              ON CONFLICT (url) DO UPDATE SET
                 document_id = CASE WHEN dataset_id IS ?3 THEN document_id ELSE NULL END,
                 content_hash = CASE WHEN dataset_id IS ?3 THEN content_hash ELSE NULL END,
+                indexing_batch = CASE WHEN dataset_id IS ?3 THEN indexing_batch ELSE NULL END,
+                indexing_status = CASE WHEN dataset_id IS ?3 THEN indexing_status ELSE NULL END,
+                disabled_by_sync = CASE WHEN dataset_id IS ?3 THEN disabled_by_sync ELSE 0 END,
                 knowledge_base = ?2, dataset_id = ?3, document_name = ?4, etag = ?5,
                 last_modified = ?6, sitemap_lastmod = ?7, last_seen_run = ?8,
                 stage = 'planned', pending_hash = ?9, pending_page = ?10, metadata_hash = ?11,
@@ -654,6 +866,7 @@ impl StateStore {
                 links_json(&page.links),
             ],
         )?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -678,6 +891,7 @@ impl StateStore {
              WHERE url = ?1",
             params![url, document_id, batch],
         )?;
+        gained_document(&tx, url, document_id)?;
         queue_metadata(&tx, url, document_id, values_json)?;
         tx.commit()?;
         Ok(())
@@ -778,9 +992,13 @@ impl StateStore {
         let tx = conn.transaction()?;
         for url in urls {
             tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+            // Indexing may have been confirmed before the metadata went out.
             tx.execute(
-                "UPDATE pages SET stage = ?2, last_synced_at = ?3,
-                    pending_page = CASE WHEN ?2 = 'synced' THEN NULL ELSE pending_page END
+                "UPDATE pages SET last_synced_at = ?3,
+                    stage = CASE WHEN ?2 = 'metadata_applied' AND indexing_status = 'completed'
+                                 THEN 'synced' ELSE ?2 END,
+                    pending_page = CASE WHEN ?2 = 'synced' OR indexing_status = 'completed'
+                                        THEN NULL ELSE pending_page END
                  WHERE url = ?1 AND stage = 'written'",
                 params![url, next.as_str(), now()],
             )?;
@@ -835,13 +1053,123 @@ impl StateStore {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+        lost_document(&tx, url)?;
         tx.execute(
             "UPDATE pages SET document_id = NULL, content_hash = NULL, stage = 'failed',
-                failed_stage = ?2, last_error = ?3
+                failed_stage = ?2, last_error = ?3, indexing_batch = NULL,
+                indexing_status = NULL, disabled_by_sync = 0
              WHERE url = ?1",
             params![url, stage, error],
         )?;
         tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that Dify refused a page's metadata for a reason of its own
+    /// (not a missing document): the assignment leaves the queue and the
+    /// page is failed at stage `metadata`. The metadata fingerprint is
+    /// dropped so the next submit or `retry` queues the values again.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_metadata_failed(&self, url: &str, error: &str) -> Result<(), StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+        tx.execute(
+            "UPDATE pages SET stage = 'failed', failed_stage = 'metadata', last_error = ?2,
+                metadata_hash = NULL
+             WHERE url = ?1",
+            params![url, error],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records that a document disabled by pruning was enabled again for its
+    /// returning, unchanged page.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_enabled(
+        &self,
+        url: &str,
+        validators: &Validators,
+        sitemap_lastmod: Option<&str>,
+        run: RunId,
+    ) -> Result<(), StateError> {
+        let conn = self.conn()?;
+        conn.execute(
+            "UPDATE pages SET disabled_by_sync = 0, gone = 0, last_seen_run = ?2,
+                stage = CASE WHEN stage = 'failed' THEN 'synced' ELSE stage END,
+                failed_stage = NULL, last_error = NULL
+             WHERE url = ?1",
+            params![url, run.0],
+        )?;
+        update_fetch(&conn, url, validators, sitemap_lastmod)
+    }
+
+    /// Pages whose indexing was never confirmed become synced: for runs that
+    /// do not wait for indexing, "metadata applied" is the end of the road.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn promote_unconfirmed(&self) -> Result<usize, StateError> {
+        let changed = self.conn()?.execute(
+            "UPDATE pages SET stage = 'synced', pending_page = NULL
+             WHERE stage = 'metadata_applied'",
+            [],
+        )?;
+        Ok(changed)
+    }
+
+    /// Indexing batches of pages whose metadata is applied but whose
+    /// indexing is not confirmed yet: (dataset id, batch).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn batches_awaiting_indexing(&self) -> Result<Vec<(String, String)>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT DISTINCT dataset_id, indexing_batch FROM pages
+             WHERE stage = 'metadata_applied' AND dataset_id IS NOT NULL
+               AND indexing_batch IS NOT NULL",
+        )?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Pages of an indexing batch not yet synced: (URL, knowledge base).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn pages_in_batch(
+        &self,
+        dataset_id: &str,
+        batch: &str,
+    ) -> Result<Vec<(String, String)>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT url, knowledge_base FROM pages
+             WHERE dataset_id = ?1 AND indexing_batch = ?2
+               AND stage IN ('written', 'metadata_applied')",
+        )?;
+        let rows = stmt.query_map([dataset_id, batch], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks the pages of a batch Dify no longer knows (a later write of
+    /// the same document replaced it) as synced: nothing is left to wait
+    /// for under that batch.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn record_batch_superseded(&self, dataset_id: &str, batch: &str) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "UPDATE pages SET stage = 'synced', pending_page = NULL
+             WHERE dataset_id = ?1 AND indexing_batch = ?2 AND stage = 'metadata_applied'",
+            params![dataset_id, batch],
+        )?;
         Ok(())
     }
 
@@ -936,12 +1264,17 @@ impl StateStore {
     /// [`StateError::Query`] on SQLite failure.
     pub fn record_adopted(&self, intent: &Intent<'_>, document_id: &str) -> Result<(), StateError> {
         self.record_intent(intent)?;
-        self.conn()?.execute(
+        let url = intent.page.url.as_str();
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute(
             "UPDATE pages SET document_id = ?2, content_hash = pending_hash, stage = 'synced',
-                pending_page = NULL, last_synced_at = ?3
+                pending_page = NULL, last_synced_at = ?3, failed_stage = NULL, last_error = NULL
              WHERE url = ?1",
-            params![intent.page.url.as_str(), document_id, now()],
+            params![url, document_id, now()],
         )?;
+        gained_document(&tx, url, document_id)?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -1038,7 +1371,8 @@ impl StateStore {
 
     /// Documents of a knowledge base that may be pruned in `run`: pages the
     /// site answered 404/410 for, and, when `missed_runs` is set, pages not
-    /// seen by that many complete runs covering the knowledge base.
+    /// seen by that many complete runs covering the knowledge base whose
+    /// scope (see [`RunScope`]) contains the page.
     ///
     /// # Errors
     /// [`StateError::Query`] on SQLite failure.
@@ -1048,36 +1382,81 @@ impl StateStore {
         run: RunId,
         missed_runs: Option<u32>,
     ) -> Result<Vec<PruneCandidate>, StateError> {
+        self.plan_prune(kb, run, missed_runs, None)
+    }
+
+    /// [`StateStore::prune_candidates`] for a run that recorded nothing (a
+    /// dry run): `unrecorded` says what it saw instead.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn plan_prune(
+        &self,
+        kb: &str,
+        run: RunId,
+        missed_runs: Option<u32>,
+        unrecorded: Option<&Unrecorded<'_>>,
+    ) -> Result<Vec<PruneCandidate>, StateError> {
+        struct Row {
+            candidate: PruneCandidate,
+            gone: bool,
+            last_seen: i64,
+        }
         let conn = self.conn()?;
-        let mut stmt = conn.prepare_cached(
-            "SELECT p.url, p.knowledge_base, p.dataset_id, p.document_id, p.gone,
-                (SELECT COUNT(*) FROM runs r JOIN run_knowledge_bases k ON k.run_id = r.id
-                 WHERE k.knowledge_base = p.knowledge_base AND r.id > p.last_seen_run
-                   AND (r.crawl_complete = 1 OR r.id = ?2)) AS missed,
-                p.document_name
-             FROM pages p WHERE p.knowledge_base = ?1 AND p.disabled_by_sync = 0
-             ORDER BY p.url",
-        )?;
-        let rows = stmt.query_map(params![kb, run.0], |row| {
-            Ok((
-                PruneCandidate {
-                    url: row.get(0)?,
-                    knowledge_base: row.get(1)?,
-                    dataset_id: row.get(2)?,
-                    document_id: row.get(3)?,
-                    document_name: row.get(6)?,
-                    reason: PruneReason::Gone,
-                },
-                row.get::<_, bool>(4)?,
-                row.get::<_, i64>(5)?,
-            ))
-        })?;
+        let rows: Vec<Row> = {
+            let mut stmt = conn.prepare_cached(
+                "SELECT url, knowledge_base, dataset_id, document_id, document_name, gone,
+                    last_seen_run
+                 FROM pages WHERE knowledge_base = ?1 AND disabled_by_sync = 0 ORDER BY url",
+            )?;
+            let rows = stmt.query_map([kb], |row| {
+                Ok(Row {
+                    candidate: PruneCandidate {
+                        url: row.get(0)?,
+                        knowledge_base: row.get(1)?,
+                        dataset_id: row.get(2)?,
+                        document_id: row.get(3)?,
+                        document_name: row.get(4)?,
+                        reason: PruneReason::Gone,
+                    },
+                    gone: row.get(5)?,
+                    last_seen: row.get(6)?,
+                })
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        let oldest = rows.iter().map(|r| r.last_seen).min().unwrap_or(run.0);
+        let mut runs: Vec<(i64, Option<RunScope>)> = {
+            let mut stmt = conn.prepare_cached(
+                "SELECT r.id, r.scope FROM runs r JOIN run_knowledge_bases k ON k.run_id = r.id
+                 WHERE k.knowledge_base = ?1 AND r.id > ?3
+                   AND (r.crawl_complete = 1 OR r.id = ?2)",
+            )?;
+            let rows = stmt.query_map(params![kb, run.0, oldest], |row| {
+                let scope: Option<String> = row.get(1)?;
+                // An unreadable scope counts as none: the old behaviour.
+                Ok((row.get(0)?, scope.and_then(|text| serde_json::from_str(&text).ok())))
+            })?;
+            rows.collect::<Result<_, _>>()?
+        };
+        drop(conn);
+        if let Some(view) = unrecorded.filter(|view| view.covers_kb) {
+            runs.push((run.0, view.scope.cloned()));
+        }
 
         let mut candidates = Vec::new();
-        for row in rows {
-            let (mut candidate, gone, missed) = row?;
-            let missed = u32::try_from(missed).unwrap_or(u32::MAX);
+        for Row { mut candidate, gone, last_seen } in rows {
+            let url = candidate.url.as_str();
+            let (gone, last_seen) = match unrecorded {
+                Some(view) if view.gone.contains(url) => (true, run.0),
+                Some(view) if view.seen.contains(url) => (false, run.0),
+                _ => (gone, last_seen),
+            };
             if !gone {
+                let in_scope =
+                    |scope: &Option<RunScope>| scope.as_ref().is_none_or(|s| s.contains(url));
+                let missed = runs.iter().filter(|(id, scope)| *id > last_seen && in_scope(scope));
+                let missed = u32::try_from(missed.count()).unwrap_or(u32::MAX);
                 match missed_runs {
                     Some(limit) if missed >= limit && missed > 0 => {
                         candidate.reason = PruneReason::Missed { runs: missed };
@@ -1088,6 +1467,21 @@ impl StateStore {
             candidates.push(candidate);
         }
         Ok(candidates)
+    }
+
+    /// Documents this tool keeps in a knowledge base (and has not disabled),
+    /// the base of pruning's safety share.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn document_count(&self, kb: &str) -> Result<u64, StateError> {
+        let count: i64 = self.conn()?.query_row(
+            "SELECT COUNT(*) FROM pages
+             WHERE knowledge_base = ?1 AND document_id IS NOT NULL AND disabled_by_sync = 0",
+            [kb],
+            |row| row.get(0),
+        )?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// Records that pruning disabled a page's document.
@@ -1153,6 +1547,7 @@ impl StateStore {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+        lost_document(&tx, url)?;
         tx.execute("DELETE FROM pages WHERE url = ?1", [url])?;
         tx.commit()?;
         Ok(())
@@ -1167,6 +1562,7 @@ impl StateStore {
         let mut conn = self.conn()?;
         let tx = conn.transaction()?;
         tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+        lost_document(&tx, url)?;
         tx.execute(
             "UPDATE pages SET document_id = NULL, content_hash = NULL, dataset_id = NULL
              WHERE url = ?1",
@@ -1198,7 +1594,8 @@ impl StateStore {
         Ok(row)
     }
 
-    /// Remembers a dataset.
+    /// Remembers a dataset. A new dataset id for the name drops the
+    /// reconciled marker.
     ///
     /// # Errors
     /// [`StateError::Query`] on SQLite failure.
@@ -1207,9 +1604,38 @@ impl StateStore {
             "INSERT INTO datasets (name, dataset_id, indexing_technique, doc_form)
              VALUES (?1, ?2, ?3, ?4)
              ON CONFLICT (name) DO UPDATE SET dataset_id = ?2, indexing_technique = ?3,
-                doc_form = ?4",
+                doc_form = ?4,
+                reconciled = CASE WHEN dataset_id = ?2 THEN reconciled ELSE 0 END",
             params![name, record.dataset_id, record.indexing_technique, record.doc_form],
         )?;
+        Ok(())
+    }
+
+    /// Whether the store holds a complete listing of this dataset (or the
+    /// sink created it empty), so its documents are known.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn is_reconciled(&self, dataset_id: &str) -> Result<bool, StateError> {
+        let found: Option<bool> = self
+            .conn()?
+            .query_row(
+                "SELECT reconciled FROM datasets WHERE dataset_id = ?1",
+                [dataset_id],
+                |row| row.get(0),
+            )
+            .optional()?;
+        Ok(found.unwrap_or(false))
+    }
+
+    /// Marks a dataset as reconciled: set only after a complete listing, or
+    /// for a dataset created empty.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn mark_reconciled(&self, dataset_id: &str) -> Result<(), StateError> {
+        self.conn()?
+            .execute("UPDATE datasets SET reconciled = 1 WHERE dataset_id = ?1", [dataset_id])?;
         Ok(())
     }
 
@@ -1246,6 +1672,7 @@ impl StateStore {
             tx.execute("DELETE FROM metadata_fields WHERE dataset_id = ?1", [&dataset_id])?;
             tx.execute("DELETE FROM pending_metadata WHERE dataset_id = ?1", [&dataset_id])?;
             tx.execute("DELETE FROM remote_documents WHERE dataset_id = ?1", [&dataset_id])?;
+            tx.execute("DELETE FROM moved_documents WHERE dataset_id = ?1", [&dataset_id])?;
             tx.execute(
                 "UPDATE pages SET dataset_id = NULL, document_id = NULL, content_hash = NULL,
                     stage = CASE WHEN stage IN ('written', 'metadata_applied', 'synced')
@@ -1278,7 +1705,8 @@ impl StateStore {
         Ok(())
     }
 
-    /// Remembers a document found in Dify by reconciliation.
+    /// Remembers a document found in Dify by reconciliation; `doc.listed_run`
+    /// says which run listed it.
     ///
     /// # Errors
     /// [`StateError::Query`] on SQLite failure.
@@ -1290,15 +1718,17 @@ impl StateStore {
     ) -> Result<(), StateError> {
         self.conn()?.execute(
             "INSERT OR REPLACE INTO remote_documents
-                (dataset_id, name, document_id, content_hash, metadata_hash, display_status)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                (dataset_id, name, document_id, content_hash, metadata_hash, display_status,
+                 listed_run)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             params![
                 dataset_id,
                 name,
                 doc.document_id,
                 doc.content_hash,
                 doc.metadata_hash,
-                doc.display_status
+                doc.display_status,
+                doc.listed_run.map(|run| run.0)
             ],
         )?;
         Ok(())
@@ -1316,7 +1746,7 @@ impl StateStore {
         let conn = self.conn()?;
         let row = conn
             .query_row(
-                "SELECT document_id, content_hash, metadata_hash, display_status
+                "SELECT document_id, content_hash, metadata_hash, display_status, listed_run
                  FROM remote_documents WHERE dataset_id = ?1 AND name = ?2",
                 params![dataset_id, name],
                 |row| {
@@ -1325,6 +1755,7 @@ impl StateStore {
                         content_hash: row.get(1)?,
                         metadata_hash: row.get(2)?,
                         display_status: row.get(3)?,
+                        listed_run: row.get::<_, Option<i64>>(4)?.map(RunId),
                     })
                 },
             )
@@ -1332,38 +1763,213 @@ impl StateStore {
         Ok(row)
     }
 
+    /// Forgets a reconciled document (found deleted in Dify).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn forget_remote_document(&self, dataset_id: &str, name: &str) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "DELETE FROM remote_documents WHERE dataset_id = ?1 AND name = ?2",
+            params![dataset_id, name],
+        )?;
+        Ok(())
+    }
+
     /// Seeds a page row from a reconciled document whose `source_url`
-    /// metadata names it, so later runs can prune it. Existing rows win.
+    /// metadata names it, so later runs can prune it.
+    ///
+    /// Without `overwrite` (reconciliation of a dataset the store never
+    /// listed) existing rows win, except that a row without a document in
+    /// this dataset takes the listed one. With `overwrite` (an explicit
+    /// reconcile) the listing is the truth: document id and hashes are
+    /// replaced, and a row whose document or hash changed loses its HTTP
+    /// validators so the next crawl fetches and compares the page in full.
     ///
     /// # Errors
     /// [`StateError::Query`] on SQLite failure.
     pub fn seed_reconciled_page(
         &self,
         url: &Url,
-        kb: &str,
-        dataset_id: &str,
-        doc: &RemoteDocument,
-        run: RunId,
+        seed: &ReconciledPage<'_>,
+        overwrite: bool,
     ) -> Result<bool, StateError> {
         let name = crate::naming::document_name(url);
-        let inserted = self.conn()?.execute(
-            "INSERT OR IGNORE INTO pages (url, knowledge_base, dataset_id, document_name,
+        let doc = seed.document;
+        let update = if overwrite {
+            "ON CONFLICT (url) DO UPDATE SET
+                etag = CASE WHEN document_id IS ?5 AND content_hash IS ?6 THEN etag ELSE NULL END,
+                last_modified = CASE WHEN document_id IS ?5 AND content_hash IS ?6
+                                     THEN last_modified ELSE NULL END,
+                knowledge_base = ?2, dataset_id = ?3, document_name = ?4, document_id = ?5,
+                content_hash = ?6, metadata_hash = ?7,
+                disabled_by_sync = CASE WHEN ?10 = 'disabled' THEN disabled_by_sync ELSE 0 END
+             WHERE dataset_id IS ?3 OR dataset_id IS NULL OR document_id IS NULL"
+        } else {
+            "ON CONFLICT (url) DO UPDATE SET
+                knowledge_base = ?2, dataset_id = ?3, document_id = ?5, content_hash = ?6,
+                metadata_hash = ?7
+             WHERE document_id IS NULL AND (dataset_id IS NULL OR dataset_id = ?3)"
+        };
+        let sql = format!(
+            "INSERT INTO pages (url, knowledge_base, dataset_id, document_name,
                 document_id, content_hash, metadata_hash, first_seen_run, last_seen_run, stage,
                 last_synced_at, disabled_by_sync)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'synced', ?9, 0)",
-            params![
-                url.as_str(),
-                kb,
-                dataset_id,
-                name,
-                doc.document_id,
-                doc.content_hash,
-                doc.metadata_hash,
-                run.0,
-                now()
-            ],
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8, 'synced', ?9, 0) {update}"
+        );
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let values = params![
+            url.as_str(),
+            seed.knowledge_base,
+            seed.dataset_id,
+            name,
+            doc.document_id,
+            doc.content_hash,
+            doc.metadata_hash,
+            seed.run.0,
+            now(),
+            doc.display_status,
+        ];
+        // Only the overwrite statement reads the display status (?10).
+        let used = if overwrite { values.len() } else { values.len() - 1 };
+        let changed = tx.execute(&sql, values.get(..used).unwrap_or(values))?;
+        // Queued metadata aimed at another document of this page is void.
+        tx.execute(
+            "DELETE FROM pending_metadata WHERE url = ?1 AND document_id IS NOT ?2
+               AND EXISTS (SELECT 1 FROM pages p WHERE p.url = ?1 AND p.document_id = ?2)",
+            params![url.as_str(), doc.document_id],
         )?;
-        Ok(inserted > 0)
+        tx.commit()?;
+        Ok(changed > 0)
+    }
+
+    /// After a complete listing of a dataset: forgets reconciled rows the
+    /// listing did not find again (they were listed by an earlier run), and
+    /// documents of moved pages that no longer exist.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn drop_unlisted_remote(&self, dataset_id: &str, run: RunId) -> Result<(), StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        tx.execute(
+            "DELETE FROM moved_documents WHERE dataset_id = ?1 AND document_id NOT IN
+                (SELECT document_id FROM remote_documents
+                 WHERE dataset_id = ?1 AND listed_run = ?2)",
+            params![dataset_id, run.0],
+        )?;
+        tx.execute(
+            "DELETE FROM remote_documents WHERE dataset_id = ?1 AND listed_run IS NOT ?2",
+            params![dataset_id, run.0],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// After a complete listing with explicit reconciliation: rows of this
+    /// dataset whose document was not listed lose their document id, hash
+    /// and validators, so the next crawl creates the page again. Returns how
+    /// many rows changed.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn clear_unlisted_pages(
+        &self,
+        dataset_id: &str,
+        listed: &HashSet<String>,
+    ) -> Result<usize, StateError> {
+        let mut conn = self.conn()?;
+        let tx = conn.transaction()?;
+        let stale: Vec<String> = {
+            let mut stmt = tx.prepare(
+                "SELECT url, document_id FROM pages
+                 WHERE dataset_id = ?1 AND document_id IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([dataset_id], |row| {
+                Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
+            })?;
+            let mut stale = Vec::new();
+            for row in rows {
+                let (url, document_id) = row?;
+                if !listed.contains(&document_id) {
+                    stale.push(url);
+                }
+            }
+            stale
+        };
+        for url in &stale {
+            tx.execute("DELETE FROM pending_metadata WHERE url = ?1", [url])?;
+            tx.execute(
+                "UPDATE pages SET document_id = NULL, content_hash = NULL, etag = NULL,
+                    last_modified = NULL, indexing_batch = NULL, indexing_status = NULL,
+                    disabled_by_sync = 0,
+                    stage = CASE WHEN stage IN ('written', 'metadata_applied', 'synced')
+                                 THEN 'planned' ELSE stage END
+                 WHERE url = ?1",
+                [url],
+            )?;
+        }
+        tx.commit()?;
+        Ok(stale.len())
+    }
+
+    /// Documents a page left behind in its old dataset when routing moved
+    /// it: (dataset id, document id).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn moved_documents_of(&self, url: &str) -> Result<Vec<(String, String)>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn
+            .prepare_cached("SELECT dataset_id, document_id FROM moved_documents WHERE url = ?1")?;
+        let rows = stmt.query_map([url], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Left-behind documents that may go now: their page has its document
+    /// in the new dataset, or the page is forgotten. (URL, dataset id,
+    /// document id).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn moved_documents_ready(&self) -> Result<Vec<(String, String, String)>, StateError> {
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT m.url, m.dataset_id, m.document_id FROM moved_documents m
+             LEFT JOIN pages p ON p.url = m.url
+             WHERE p.url IS NULL
+                OR (p.document_id IS NOT NULL AND p.dataset_id IS NOT m.dataset_id)",
+        )?;
+        let rows = stmt.query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Forgets a left-behind document once it is deleted.
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn drop_moved_document(
+        &self,
+        dataset_id: &str,
+        document_id: &str,
+    ) -> Result<(), StateError> {
+        self.conn()?.execute(
+            "DELETE FROM moved_documents WHERE dataset_id = ?1 AND document_id = ?2",
+            params![dataset_id, document_id],
+        )?;
+        Ok(())
+    }
+
+    /// Every page row, ordered by URL (for `status` and for checks).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn all_pages(&self) -> Result<Vec<PageState>, StateError> {
+        let sql = format!("SELECT {PAGE_COLUMNS} FROM pages ORDER BY url");
+        let conn = self.conn()?;
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], page_from_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 }
 
@@ -1387,6 +1993,34 @@ fn update_fetch(
     Ok(())
 }
 
+/// The page's row now holds its document: a reconciled row for the same
+/// name is no longer needed (and must not outlive the document), and an
+/// entry left by an earlier move that names this very document is void.
+fn gained_document(
+    tx: &rusqlite::Transaction<'_>,
+    url: &str,
+    document_id: &str,
+) -> Result<(), StateError> {
+    lost_document(tx, url)?;
+    tx.execute(
+        "DELETE FROM moved_documents WHERE url = ?1 AND document_id = ?2",
+        params![url, document_id],
+    )?;
+    Ok(())
+}
+
+/// The page's row gives up (or no longer trusts) its document: the
+/// reconciled row for its name goes too, so it cannot be adopted later.
+fn lost_document(tx: &rusqlite::Transaction<'_>, url: &str) -> Result<(), StateError> {
+    tx.execute(
+        "DELETE FROM remote_documents
+         WHERE (dataset_id, name) IN
+            (SELECT dataset_id, document_name FROM pages WHERE url = ?1)",
+        [url],
+    )?;
+    Ok(())
+}
+
 fn queue_metadata(
     tx: &rusqlite::Transaction<'_>,
     url: &str,
@@ -1403,9 +2037,34 @@ fn queue_metadata(
     Ok(())
 }
 
+/// A read-write connection with WAL and the schema up to date.
+fn open_writable(path: &Path) -> Result<Connection, StateError> {
+    let open_error = |source| StateError::Open { path: path.to_path_buf(), source };
+    let mut conn = Connection::open(path).map_err(open_error)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(open_error)?;
+    conn.pragma_update(None, "synchronous", "NORMAL").map_err(open_error)?;
+    conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_error)?;
+    migrate(&mut conn).map_err(|err| query_to_open(err, path))?;
+    Ok(conn)
+}
+
+fn query_to_open(err: StateError, path: &Path) -> StateError {
+    match err {
+        StateError::Query(source) => StateError::Open { path: path.to_path_buf(), source },
+        other => other,
+    }
+}
+
+fn schema_version() -> i64 {
+    i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX)
+}
+
 fn migrate(conn: &mut Connection) -> Result<(), StateError> {
     let found: i64 = conn.pragma_query_value(None, "user_version", |row| row.get(0))?;
-    let supported = i64::try_from(MIGRATIONS.len()).unwrap_or(i64::MAX);
+    let supported = schema_version();
+    if found == supported {
+        return Ok(());
+    }
     if found > supported {
         return Err(StateError::SchemaTooNew { found, supported });
     }
@@ -1731,8 +2390,213 @@ mod tests {
             content_hash: Some("h".into()),
             metadata_hash: Some("m".into()),
             display_status: Some("available".into()),
+            listed_run: Some(RunId(3)),
         };
         store.save_remote_document("ds1", "a.example/x", &doc).unwrap();
         assert_eq!(store.remote_document("ds1", "a.example/x").unwrap(), Some(doc));
+    }
+
+    #[test]
+    fn a_second_open_of_a_store_in_use_fails_at_once_and_says_why() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        let first = StateStore::open(&path).unwrap();
+        let clone = first.clone();
+
+        let error = StateStore::open(&path).unwrap_err();
+        assert!(matches!(error, StateError::Locked { .. }), "{error:?}");
+        assert!(error.to_string().contains("another dify-crawl run is using"), "{error}");
+        drop(first);
+        assert!(StateStore::open(&path).is_err(), "a clone still holds the lock");
+        drop(clone);
+        StateStore::open(&path).unwrap();
+    }
+
+    #[test]
+    fn a_read_only_open_works_while_a_run_holds_the_store() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        let running = StateStore::open(&path).unwrap();
+        let run = running.begin_run().unwrap();
+
+        let reader = StateStore::open_read_only(&path).unwrap();
+        assert_eq!(reader.next_run_id().unwrap(), RunId(run.0 + 1));
+        assert!(reader.status_counts().unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_dry_run_open_creates_nothing_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.sqlite3");
+        let memory = StateStore::open_read_only(&path).unwrap();
+        assert_eq!(memory.next_run_id().unwrap(), RunId(1));
+        assert!(memory.page("https://a.example/x").unwrap().is_none());
+        assert!(!path.exists());
+
+        let store = StateStore::open(&path).unwrap();
+        let run = store.begin_run().unwrap();
+        store.record_intent(&intent(&page("https://a.example/x", "text"), run)).unwrap();
+        drop(store);
+        let read_only = StateStore::open_read_only(&path).unwrap();
+        assert!(read_only.is_read_only());
+        assert_eq!(read_only.page("https://a.example/x").unwrap().unwrap().stage, Stage::Planned);
+        assert!(read_only.begin_run().is_err(), "writes are refused");
+        let _running = StateStore::open(&path).unwrap();
+        StateStore::open_read_only(&path).unwrap();
+    }
+
+    fn remote(id: &str, run: i64) -> RemoteDocument {
+        RemoteDocument {
+            document_id: id.into(),
+            content_hash: Some("h".into()),
+            metadata_hash: Some("m".into()),
+            display_status: Some("available".into()),
+            listed_run: Some(RunId(run)),
+        }
+    }
+
+    #[test]
+    fn a_reconciled_document_is_forgotten_when_its_page_gains_or_loses_one() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let page = page("https://a.example/x", "text");
+        store.save_remote_document("ds1", "name", &remote("d1", run.0)).unwrap();
+        store.record_intent(&intent(&page, run)).unwrap();
+        store.record_written(page.url.as_str(), "d1", "b1", "{}").unwrap();
+        assert!(store.remote_document("ds1", "name").unwrap().is_none(), "gained");
+
+        store.save_remote_document("ds1", "name", &remote("d1", run.0)).unwrap();
+        store.forget(page.url.as_str()).unwrap();
+        assert!(store.remote_document("ds1", "name").unwrap().is_none(), "forgotten");
+
+        store.record_intent(&intent(&page, run)).unwrap();
+        store.save_remote_document("ds1", "name", &remote("d1", run.0)).unwrap();
+        store.record_document_lost(page.url.as_str(), "metadata", "gone").unwrap();
+        assert!(store.remote_document("ds1", "name").unwrap().is_none(), "lost");
+    }
+
+    #[test]
+    fn a_complete_listing_drops_what_it_did_not_find_again() {
+        let (_dir, store) = store();
+        store.save_remote_document("ds1", "old", &remote("d-old", 1)).unwrap();
+        store.save_remote_document("ds1", "new", &remote("d-new", 2)).unwrap();
+        store.save_remote_document("ds2", "other", &remote("d-other", 1)).unwrap();
+
+        store.drop_unlisted_remote("ds1", RunId(2)).unwrap();
+
+        assert!(store.remote_document("ds1", "old").unwrap().is_none());
+        assert_eq!(
+            store.remote_document("ds1", "new").unwrap().unwrap().listed_run,
+            Some(RunId(2))
+        );
+        assert!(store.remote_document("ds2", "other").unwrap().is_some());
+    }
+
+    #[test]
+    fn explicit_reconciliation_overrides_rows_and_clears_unlisted_ones() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let kept = page("https://a.example/kept", "one");
+        let deleted = page("https://a.example/deleted", "two");
+        for p in [&kept, &deleted] {
+            store.record_intent(&intent(p, run)).unwrap();
+            store.record_written(p.url.as_str(), p.url.path(), "b", "{}").unwrap();
+            store.record_metadata_applied(&[p.url.to_string()], false).unwrap();
+        }
+
+        // Without overwrite, existing rows win.
+        let listed = RemoteDocument { content_hash: Some("other".into()), ..remote("d9", run.0) };
+        let seed =
+            ReconciledPage { knowledge_base: "docs", dataset_id: "ds1", document: &listed, run };
+        assert!(!store.seed_reconciled_page(&kept.url, &seed, false).unwrap());
+        assert_eq!(
+            store.page(kept.url.as_str()).unwrap().unwrap().document_id.as_deref(),
+            Some("/kept")
+        );
+
+        assert!(store.seed_reconciled_page(&kept.url, &seed, true).unwrap());
+        let row = store.page(kept.url.as_str()).unwrap().unwrap();
+        assert_eq!(
+            (row.document_id.as_deref(), row.content_hash.as_deref()),
+            (Some("d9"), Some("other"))
+        );
+        assert_eq!(row.validators.etag, None, "fetched in full next time");
+
+        let cleared = store.clear_unlisted_pages("ds1", &["d9".to_string()].into()).unwrap();
+        assert_eq!(cleared, 1);
+        let row = store.page(deleted.url.as_str()).unwrap().unwrap();
+        assert_eq!((row.document_id, row.content_hash, row.stage), (None, None, Stage::Planned));
+        assert_eq!(row.validators.etag, None);
+    }
+
+    #[test]
+    fn a_moved_page_keeps_its_old_document_until_the_new_one_exists() {
+        let (_dir, store) = store();
+        let run = store.begin_run().unwrap();
+        let page = page("https://a.example/x", "text");
+        store.record_intent(&intent(&page, run)).unwrap();
+        store.record_written(page.url.as_str(), "d1", "b1", "{}").unwrap();
+
+        let moved = Intent { dataset_id: "ds2", ..intent(&page, run) };
+        store.record_intent(&moved).unwrap();
+        let url = page.url.as_str();
+        assert_eq!(store.moved_documents_of(url).unwrap(), vec![("ds1".into(), "d1".into())]);
+        assert!(store.moved_documents_ready().unwrap().is_empty(), "no new document yet");
+
+        store.record_written(url, "d2", "b2", "{}").unwrap();
+        let ready = store.moved_documents_ready().unwrap();
+        assert_eq!(ready, vec![(url.to_string(), "ds1".to_string(), "d1".to_string())]);
+        store.drop_moved_document("ds1", "d1").unwrap();
+        assert!(store.moved_documents_of(url).unwrap().is_empty());
+
+        // Moving back onto the very document left behind voids the entry.
+        store.record_intent(&intent(&page, run)).unwrap();
+        assert_eq!(store.moved_documents_of(url).unwrap().len(), 1);
+        store.record_written(url, "d2", "b3", "{}").unwrap();
+        assert!(store.moved_documents_of(url).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_missed_run_counts_only_for_pages_inside_its_scope() {
+        let (_dir, store) = store();
+        let first = store.begin_run().unwrap();
+        store.record_run_knowledge_base(first, "docs").unwrap();
+        let on_a = page("https://a.example/x", "a");
+        let on_b = page("https://b.example/x", "b");
+        let on_sub = page("https://docs.a.example/x", "c");
+        for p in [&on_a, &on_b, &on_sub] {
+            store.record_intent(&intent(p, first)).unwrap();
+            store.record_written(p.url.as_str(), p.url.as_str(), "b", "{}").unwrap();
+        }
+        store.finish_run(first, true, "{}").unwrap();
+
+        let crawl_a = store.begin_run().unwrap();
+        store.record_run_knowledge_base(crawl_a, "docs").unwrap();
+        let scope = RunScope { hosts: ["a.example".to_string()].into(), subdomains: false };
+        store.set_run_scope(crawl_a, &scope).unwrap();
+        let candidates = store.prune_candidates("docs", crawl_a, Some(1)).unwrap();
+        let urls: Vec<&str> = candidates.iter().map(|c| c.url.as_str()).collect();
+        assert_eq!(urls, vec![on_a.url.as_str()]);
+
+        let wide = RunScope { subdomains: true, ..scope };
+        store.set_run_scope(crawl_a, &wide).unwrap();
+        assert_eq!(store.prune_candidates("docs", crawl_a, Some(1)).unwrap().len(), 2);
+        assert_eq!(store.document_count("docs").unwrap(), 3);
+    }
+
+    #[test]
+    fn a_crawls_scope_is_its_start_and_extra_hosts() {
+        let crawl = site_crawler::CrawlConfig {
+            start_urls: vec!["https://Docs.Example.com/guide/".into()],
+            extra_hosts: vec!["cdn.example.net:8443".into(), "https://blog.example.org/".into()],
+            allow_subdomains: true,
+            ..site_crawler::CrawlConfig::default()
+        };
+        let scope = RunScope::of_crawl(&crawl);
+        let hosts: Vec<&str> = scope.hosts.iter().map(String::as_str).collect();
+        assert_eq!(hosts, vec!["blog.example.org", "cdn.example.net", "docs.example.com"]);
+        assert!(scope.contains("https://api.docs.example.com/x"));
+        assert!(!scope.contains("https://notdocs.example.com/x"));
+        assert!(!scope.contains("not a url"));
     }
 }

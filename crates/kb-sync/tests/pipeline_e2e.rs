@@ -1,8 +1,13 @@
 //! The whole run against a generated site and the Dify test server:
-//! first sync, free re-sync, one change, pruning, bounded queues under a
-//! slow Dify, cancellation, and folder export with conditional requests,
-//! including re-runs where every page answers 304 and the crawl goes on
-//! through the links stored for them.
+//! first sync, a re-sync that costs only the key check, one change,
+//! pruning, a routing change, bounded queues under a slow Dify,
+//! cancellation, and folder export with conditional requests, including
+//! re-runs where every page answers 304 and the crawl goes on through the
+//! links stored for them.
+//!
+//! Server counters are reset before the sink connects, so every figure
+//! includes the one request a run always makes: the key check
+//! (`GET /datasets`).
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -11,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use dify_client::DifyClient;
-use kb_sync::dify_sink::{DifySink, DifySinkOptions, PruneOptions};
+use kb_sync::dify_sink::{DEFAULT_WRITE_CONCURRENCY, DifySink, DifySinkOptions, PruneOptions};
 use kb_sync::export::{EntryStatus, FolderSink, MANIFEST_FILE, ManifestEntry};
 use kb_sync::naming::document_name;
 use kb_sync::pipeline::{Pipeline, PipelineOptions, Progress, ProgressCounters};
@@ -47,14 +52,41 @@ fn pipeline(site: &RunningSite) -> Pipeline {
 }
 
 async fn sync(site: &RunningSite, server: &DifyServer, state: &Path) -> RunReport {
-    let sink = sink(server, state, DifySinkOptions::default()).await;
+    sync_to(site, server, state, KB).await
+}
+
+/// A run sending every page to `knowledge_base`, counters reset first.
+async fn sync_to(
+    site: &RunningSite,
+    server: &DifyServer,
+    state: &Path,
+    knowledge_base: &str,
+) -> RunReport {
     server.reset_stats();
-    pipeline(site).dify(sink).run(CancellationToken::new()).await.unwrap()
+    let sink = sink(server, state, DifySinkOptions::default()).await;
+    let router = Router::single(knowledge_base).unwrap();
+    let pipeline = Pipeline::new(crawl_config(site), ExtractOptions::default(), router).unwrap();
+    pipeline.dify(sink).run(CancellationToken::new()).await.unwrap()
 }
 
 fn documents(server: &DifyServer) -> Vec<test_support::dify::DocumentView> {
-    let dataset = server.dataset_by_name(KB).expect("knowledge base created");
+    documents_in(server, KB)
+}
+
+fn documents_in(
+    server: &DifyServer,
+    knowledge_base: &str,
+) -> Vec<test_support::dify::DocumentView> {
+    let dataset = server.dataset_by_name(knowledge_base).expect("knowledge base created");
     server.documents(&dataset.id)
+}
+
+/// The run sent one request, the key check every run makes, and nothing
+/// else.
+fn assert_only_the_key_check(server: &DifyServer) {
+    let stats = server.stats();
+    assert_eq!(stats.requests(routes::LIST_DATASETS), 1, "{:?}", stats.requests_by_route);
+    assert_eq!(stats.requests_total, 1, "{:?}", stats.requests_by_route);
 }
 
 fn assert_no_duplicates(server: &DifyServer) {
@@ -92,7 +124,7 @@ async fn resync_of_an_unchanged_site_sends_nothing_and_one_change_one_update() {
     let first = sync(&site, &server, &state).await;
 
     let second = sync(&site, &server, &state).await;
-    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+    assert_only_the_key_check(&server);
     assert_eq!(second.knowledge_bases[KB].unchanged, first.crawl.synced);
     assert_eq!(second.crawl.fetched + second.crawl.not_modified, first.crawl.fetched);
     assert!(second.crawl.complete);
@@ -102,6 +134,7 @@ async fn resync_of_an_unchanged_site_sends_nothing_and_one_change_one_update() {
     let third = sync(&site, &server, &state).await;
     let stats = server.stats();
     assert_eq!(stats.requests(routes::UPDATE_BY_TEXT), 1, "{:?}", stats.requests_by_route);
+    assert_eq!(stats.requests(routes::LIST_DATASETS), 1, "{:?}", stats.requests_by_route);
     assert_eq!(stats.requests(routes::CREATE_BY_TEXT), 0);
     assert!(stats.requests(routes::ASSIGN_METADATA) <= 1);
     assert_eq!(third.knowledge_bases[KB].changed, 1);
@@ -134,15 +167,23 @@ async fn a_removed_page_is_pruned_from_dify() {
     assert_eq!(report.failed_pages(), 0, "a gone page is not a failure: {:?}", report.problems);
 }
 
-/// Records how far the crawler got ahead of the sinks.
+/// Records how far the crawler got ahead of the sinks, in pages: requests
+/// for robots.txt and sitemaps are not pages and do not count.
 struct Backlog {
     site: Arc<RunningSite>,
+    pages: Vec<String>,
     max_ahead: AtomicU64,
+}
+
+impl Backlog {
+    fn page_fetches(&self) -> u64 {
+        self.pages.iter().map(|path| self.site.hits(path) as u64).sum()
+    }
 }
 
 impl Progress for Backlog {
     fn update(&self, c: ProgressCounters) {
-        let ahead = self.site.total_hits().saturating_sub(c.done);
+        let ahead = self.page_fetches().saturating_sub(c.done);
         self.max_ahead.fetch_max(ahead, Ordering::SeqCst);
     }
 }
@@ -155,7 +196,8 @@ async fn a_slow_dify_slows_the_crawl_instead_of_filling_memory() {
     let options = DifySinkOptions { write_concurrency: 1, ..DifySinkOptions::default() };
     let sink = sink(&server, &dir.path().join("s.db"), options).await;
 
-    let backlog = Arc::new(Backlog { site: site.clone(), max_ahead: AtomicU64::new(0) });
+    let pages = std::iter::once("/".to_owned()).chain((1..=40).map(plain_page_path)).collect();
+    let backlog = Arc::new(Backlog { site: site.clone(), pages, max_ahead: AtomicU64::new(0) });
     let sizes = PipelineOptions {
         queue_capacity: 2,
         extract_workers: 1,
@@ -174,6 +216,7 @@ async fn a_slow_dify_slows_the_crawl_instead_of_filling_memory() {
         .unwrap();
 
     assert_eq!(report.crawl.synced, 41, "{:?}", report.problems);
+    assert_eq!(backlog.page_fetches(), 41, "every page fetched once");
     assert_eq!(report.pipeline.in_flight_bound, 1 + 2 + 1 + 2);
     assert!(report.pipeline.max_in_flight <= report.pipeline.in_flight_bound, "{report:#?}");
     // Pages fetched but not yet through the sinks: the pipeline's bound
@@ -200,18 +243,25 @@ impl Progress for CancelAfter {
 #[tokio::test]
 async fn cancellation_saves_state_and_the_next_run_finishes_without_duplicates() {
     let site = TestSite::plain(30).start().await;
-    let server = DifyServer::builder().latency(Duration::from_millis(5)).start().await.unwrap();
+    let server = DifyServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let state = dir.path().join("s.db");
 
+    // The token fires inside the sink loop, as the fifth page is done; the
+    // loop then starts no write, so at most the writes already running
+    // (fewer than the write concurrency) finish after it, however the
+    // tasks are scheduled.
+    let after = 5;
     let token = CancellationToken::new();
-    let stopper = Arc::new(CancelAfter { after: 5, token: token.clone() });
+    let stopper = Arc::new(CancelAfter { after, token: token.clone() });
     let sink = sink(&server, &state, DifySinkOptions::default()).await;
     let report = pipeline(&site).dify(sink).progress(stopper).run(token).await.unwrap();
     assert_eq!(report.outcome, RunOutcome::Cancelled);
     assert!(!report.crawl.complete);
     let written_first = documents(&server).len();
-    assert!(written_first < 31, "cancel came too late to test anything");
+    let bound = after as usize + DEFAULT_WRITE_CONCURRENCY;
+    assert!((after as usize..bound).contains(&written_first), "{written_first} written");
+    assert_eq!(report.crawl.synced as usize, written_first, "every write sent was recorded");
 
     // Every document Dify holds is known to the store: the next run writes
     // only the rest and rewrites none.
@@ -271,8 +321,58 @@ async fn a_failing_home_page_does_not_get_the_site_pruned() {
     let report = export_run(&site, out.path(), true).await;
     assert!(!report.crawl.complete);
     let export = report.export.unwrap();
-    assert_eq!((export.pruned, export.stale), (0, 3), "{export:?}");
-    assert_eq!(manifest(out.path()).len(), 4);
+    // An incomplete crawl marks nothing stale: the pages it did not reach
+    // keep the status of the last run.
+    assert_eq!((export.pruned, export.stale), (0, 0), "{export:?}");
+    let entries = manifest(out.path());
+    assert_eq!(entries.len(), 4);
+    let home = entries.iter().find(|e| e.url == site.url("/").as_str()).unwrap();
+    assert_eq!(home.status, EntryStatus::Failed);
+    assert_eq!(entries.iter().filter(|e| e.status == EntryStatus::Exported).count(), 3);
+}
+
+#[tokio::test]
+async fn a_cancelled_export_keeps_its_manifest_and_marks_nothing_stale() {
+    let site = TestSite::plain(30).start().await;
+    let out = tempfile::tempdir().unwrap();
+    let first = export_run(&site, out.path(), false).await;
+    assert_eq!(first.export.unwrap().new, 31);
+
+    let token = CancellationToken::new();
+    let stopper = Arc::new(CancelAfter { after: 3, token: token.clone() });
+    let folder = FolderSink::open(out.path()).unwrap();
+    let options = PipelineOptions { prune: true, ..PipelineOptions::default() };
+    let report =
+        pipeline(&site).options(options).folder(folder).progress(stopper).run(token).await.unwrap();
+    assert_eq!(report.outcome, RunOutcome::Cancelled);
+    let export = report.export.unwrap();
+    assert_eq!((export.stale, export.pruned), (0, 0), "{export:?}");
+    let entries = manifest(out.path());
+    assert_eq!(entries.len(), 31);
+    assert!(entries.iter().all(|e| e.status != EntryStatus::Stale), "{entries:?}");
+}
+
+#[tokio::test]
+async fn skipped_pages_are_listed_with_their_reason() {
+    let links = [("/short".to_owned(), "Short".to_owned())];
+    let site = TestSite::new()
+        .page("/", article_page("Home", 1, 4, &links))
+        .page("/short", article_page("Short", 2, 0, &[]))
+        .start()
+        .await;
+    let out = tempfile::tempdir().unwrap();
+    let report = export_run(&site, out.path(), false).await;
+
+    assert_eq!(report.crawl.skipped["too_little_content"], 1, "{report:#?}");
+    assert_eq!(report.skipped.len(), 1);
+    let skipped = &report.skipped[0];
+    assert_eq!(skipped.url, site.url("/short").as_str());
+    assert_eq!(skipped.reason, "too_little_content");
+    let words = skipped.words.expect("word count of a too-short page");
+    assert!(words < ExtractOptions::default().min_words as u64, "{skipped:?}");
+    assert!(skipped.detail.contains(&format!("{words} words")), "{skipped:?}");
+    assert_eq!(report.skipped_not_listed, 0);
+    assert_eq!(report.failed_pages(), 0);
 }
 
 async fn export_run(site: &RunningSite, out: &Path, prune: bool) -> RunReport {
@@ -296,7 +396,7 @@ async fn synced_pages_are_fetched_conditionally_and_cost_no_dify_call() {
     assert_eq!(second.crawl.not_modified, 1, "{second:#?}");
     assert_eq!(second.crawl.fetched, 1, "the home page has no validators");
     assert_eq!(site.request_headers("/tagged").last().unwrap()["if-none-match"], "\"v1\"");
-    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+    assert_only_the_key_check(&server);
     assert_eq!(second.knowledge_bases[KB].unchanged, 2);
 }
 
@@ -337,8 +437,8 @@ async fn a_dify_resync_where_every_page_answers_304_sees_the_whole_site() {
 
     let prune = PruneOptions { enabled: true, ..PruneOptions::default() };
     let options = DifySinkOptions { prune, ..DifySinkOptions::default() };
-    let sink = sink(&server, &state, options).await;
     server.reset_stats();
+    let sink = sink(&server, &state, options).await;
     let second = pipeline(&site).dify(sink).run(CancellationToken::new()).await.unwrap();
 
     assert_eq!((second.crawl.fetched, second.crawl.not_modified), (0, TAGGED_PAGES), "{second:#?}");
@@ -346,7 +446,7 @@ async fn a_dify_resync_where_every_page_answers_304_sees_the_whole_site() {
     assert!(second.crawl.complete);
     let counts = &second.knowledge_bases[KB];
     assert_eq!((counts.unchanged, counts.pruned, counts.failed), (TAGGED_PAGES, 0, 0));
-    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+    assert_only_the_key_check(&server);
     assert_eq!(documents(&server).len() as u64, TAGGED_PAGES, "nothing pruned");
 }
 
@@ -369,7 +469,31 @@ async fn a_changed_page_updates_its_stored_links_for_the_next_304() {
 
     let third = sync(&site, &server, &state).await;
     assert_eq!((third.crawl.fetched, third.crawl.not_modified), (0, TAGGED_PAGES + 1));
-    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+    assert_only_the_key_check(&server);
+}
+
+#[tokio::test]
+async fn a_routing_change_moves_pages_that_answer_304() {
+    let site = tagged_site().start().await;
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("s.db");
+    sync(&site, &server, &state).await;
+    assert_eq!(documents(&server).len() as u64, TAGGED_PAGES);
+
+    // Every page has validators, but none may answer 304 now: a 304 would
+    // leave it in the old knowledge base.
+    let moved = sync_to(&site, &server, &state, "Elsewhere").await;
+    assert_eq!((moved.crawl.fetched, moved.crawl.not_modified), (TAGGED_PAGES, 0), "{moved:#?}");
+    assert_eq!(moved.failed_pages(), 0, "{:?}", moved.problems);
+    assert_eq!(documents_in(&server, "Elsewhere").len() as u64, TAGGED_PAGES);
+    assert!(documents(&server).is_empty(), "documents left in the old knowledge base");
+    assert!(site.request_headers("/").last().unwrap().get("if-none-match").is_none());
+
+    // Once moved, they answer 304 again and cost nothing.
+    let settled = sync_to(&site, &server, &state, "Elsewhere").await;
+    assert_eq!((settled.crawl.fetched, settled.crawl.not_modified), (0, TAGGED_PAGES));
+    assert_only_the_key_check(&server);
 }
 
 #[tokio::test]
@@ -399,9 +523,9 @@ async fn dify_and_folder_together_replay_links_on_304() {
     let dir = tempfile::tempdir().unwrap();
     let (state, out) = (dir.path().join("s.db"), dir.path().join("out"));
     let run = || async {
+        server.reset_stats();
         let sink = sink(&server, &state, DifySinkOptions::default()).await;
         let folder = FolderSink::open(&out).unwrap();
-        server.reset_stats();
         pipeline(&site).dify(sink).folder(folder).run(CancellationToken::new()).await.unwrap()
     };
     run().await;
@@ -409,5 +533,5 @@ async fn dify_and_folder_together_replay_links_on_304() {
     let second = run().await;
     assert_eq!((second.crawl.fetched, second.crawl.not_modified), (0, TAGGED_PAGES), "{second:#?}");
     assert_eq!(second.export.unwrap().stale, 0);
-    assert_eq!(server.stats().requests_total, 0, "{:?}", server.stats().requests_by_route);
+    assert_only_the_key_check(&server);
 }

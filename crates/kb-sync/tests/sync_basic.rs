@@ -22,12 +22,13 @@ async fn first_sync_creates_each_page_once_with_batched_metadata() {
     assert!(outcomes.iter().all(|o| matches!(o, Ok(SyncOutcome::Created))), "{outcomes:?}");
     assert_in_step(&server, &pages);
     let stats = server.stats();
+    assert_eq!(stats.requests(routes::LIST_DATASETS), 2, "the key check and the name lookup");
     assert_eq!(stats.requests(routes::CREATE_DATASET), 1);
     assert_eq!(stats.requests(routes::CREATE_METADATA), 9);
     assert_eq!(stats.requests(routes::LIST_METADATA), 0, "a new dataset has no fields to list");
     assert_eq!(stats.requests(routes::CREATE_BY_TEXT), 12);
     assert_eq!(stats.requests(routes::ASSIGN_METADATA), 3, "12 documents in batches of 5");
-    assert_eq!(stats.requests_total, 1 + 1 + 9 + 12 + 3);
+    assert_eq!(stats.requests_total, 2 + 1 + 9 + 12 + 3, "{:?}", stats.requests_by_route);
 
     let kb = &summary.knowledge_bases[KB];
     assert_eq!((kb.created, kb.failed, kb.metadata_pending), (12, 0, 0));
@@ -50,7 +51,7 @@ async fn economy_datasets_get_flat_custom_chunks() {
 }
 
 #[tokio::test]
-async fn unchanged_pages_cost_no_request() {
+async fn unchanged_pages_cost_only_the_key_check() {
     let server = DifyServer::start().await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let pages = pages(8, 1);
@@ -58,13 +59,16 @@ async fn unchanged_pages_cost_no_request() {
 
     let mut pages = pages;
     pages[0].links = vec![page(1, 1).url.to_string()];
+    let before_connect = server.stats();
     let sink = sink(&server, dir.path(), options()).await;
     let before = server.stats();
     let outcomes = submit_all(&sink, &pages).await;
     sink.not_modified(&page(99, 1).url, KB).unwrap();
     let summary = sink.finish(true).await.unwrap();
 
-    assert_eq!(server.stats().requests_total, before.requests_total, "no request at all");
+    assert_eq!(server.stats().requests_total, before.requests_total, "no request after connect");
+    let made = diff(&before_connect.requests_by_route, &server.stats().requests_by_route);
+    assert_eq!(made, [(routes::LIST_DATASETS.to_string(), 1)].into(), "only the key check");
     assert!(outcomes.iter().all(|o| matches!(o, Ok(SyncOutcome::Unchanged))));
     assert_eq!(summary.knowledge_bases[KB].unchanged, 9);
     assert_in_step(&server, &pages);
@@ -119,7 +123,8 @@ async fn a_title_change_alone_updates_metadata_only() {
 }
 
 fn pruning(mode: PruneMode) -> DifySinkOptions {
-    let prune = PruneOptions { enabled: true, mode, after_missed_runs: 1 };
+    let prune =
+        PruneOptions { enabled: true, mode, after_missed_runs: 1, ..PruneOptions::default() };
     DifySinkOptions { prune, ..options() }
 }
 
@@ -135,6 +140,7 @@ async fn pages_missing_from_a_complete_crawl_are_pruned() {
     let incomplete = cut_short.finish(false).await.unwrap();
     assert_eq!(incomplete.knowledge_bases[KB].pruned, 0, "an incomplete crawl prunes nothing");
     assert_eq!(documents(&server).len(), 6);
+    drop(cut_short);
 
     let sink = sink(&server, dir.path(), pruning(PruneMode::Delete)).await;
     let (_, complete) = sync_all(&sink, &pages[..5]).await;
@@ -169,6 +175,7 @@ async fn disabled_by_pruning_then_back_is_enabled_not_duplicated() {
     submit_all(&gone, &pages[..2]).await;
     gone.page_gone(&pages[2].url).unwrap();
     gone.finish(true).await.unwrap();
+    drop(gone);
     let disabled = documents(&server).into_iter().filter(|d| !d.enabled).count();
     assert_eq!(disabled, 1);
 
@@ -381,9 +388,250 @@ async fn a_metadata_batch_resumes_past_a_document_deleted_meanwhile() {
 
     assert_eq!(summary.knowledge_bases[KB].lost, 1);
     assert_eq!(summary.knowledge_bases[KB].metadata_pending, 0);
+    let unsynced = &summary.knowledge_bases[KB].unsynced;
+    assert_eq!(unsynced.len(), 1, "the lost page is listed: {unsynced:?}");
+    assert_eq!(unsynced[0].url, pages[3].url.as_str());
+    assert!(unsynced[0].reason.contains("dify-crawl retry"), "{unsynced:?}");
+    assert!(summary.has_failures());
     assert_eq!(server.stats().requests(routes::ASSIGN_METADATA), 2, "one refused, one resumed");
     let retried = sink.retry_pending().await.unwrap();
     sink.finish(true).await.unwrap();
     assert_eq!((retried.attempted, retried.created), (1, 1));
     assert_in_step(&server, &pages);
+}
+
+#[tokio::test]
+async fn a_page_disabled_by_pruning_that_returns_unchanged_is_only_enabled() {
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pages = pages(3, 1);
+    sync_all(&sink(&server, dir.path(), pruning(PruneMode::Disable)).await, &pages).await;
+    let gone = sink(&server, dir.path(), pruning(PruneMode::Disable)).await;
+    gone.page_gone(&pages[2].url).unwrap();
+    gone.finish(false).await.unwrap();
+    drop(gone);
+    server.complete_all_indexing();
+    let ids = ids_by_name(&server);
+
+    let sink = sink(&server, dir.path(), pruning(PruneMode::Disable)).await;
+    let before = server.stats();
+    let (outcomes, _) = sync_all(&sink, &pages).await;
+
+    let made = diff(&before.requests_by_route, &server.stats().requests_by_route);
+    let expected =
+        [(routes::GET_DOCUMENT.to_string(), 1), (routes::DOCUMENT_STATUS.to_string(), 1)];
+    assert_eq!(made, expected.into(), "one free read and the enable, no rewrite");
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Ok(SyncOutcome::Updated))).count(), 1);
+    assert_in_step(&server, &pages);
+    assert!(documents(&server).iter().all(|d| d.enabled));
+    assert_eq!(ids_by_name(&server), ids);
+    let row = sink.store().page(pages[2].url.as_str()).unwrap().unwrap();
+    assert!(!row.disabled_by_sync);
+    assert_store_consistent(&server, sink.store());
+}
+
+#[tokio::test]
+async fn a_page_rewritten_while_its_last_write_indexes_is_replaced_by_name_at_once() {
+    let server = DifyServer::builder()
+        .indexing_delay(std::time::Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let sink = sink(&server, dir.path(), options()).await;
+    submit_all(&sink, &[page(0, 1)]).await;
+    let before = server.stats();
+
+    let outcome = sink.submit(&page(0, 2)).await.unwrap();
+    sink.finish(true).await.unwrap();
+
+    assert_eq!(outcome, SyncOutcome::Updated);
+    let made = diff(&before.requests_by_route, &server.stats().requests_by_route);
+    assert_eq!(made.get(routes::UPDATE_BY_TEXT), None, "no update Dify would refuse: {made:?}");
+    assert_eq!(made.get(routes::GET_DOCUMENT), None, "{made:?}");
+    assert_eq!(made.get(routes::CREATE_BY_TEXT), Some(&1), "{made:?}");
+    assert_in_step(&server, &[page(0, 2)]);
+}
+
+#[tokio::test]
+async fn a_moved_page_whose_create_fails_stays_in_its_old_knowledge_base() {
+    use test_support::dify::{Fault, FaultPlan, FaultRule};
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut pages = pages(2, 1);
+    sync_all(&sink(&server, dir.path(), options()).await, &pages).await;
+    let old_id = ids_by_name(&server)[&document_name(&pages[1].url)].clone();
+
+    pages[1].knowledge_base = "archive".into();
+    let refuse = FaultRule::always(Some(routes::CREATE_BY_TEXT), Fault::ServerErrorBefore);
+    server.set_faults(FaultPlan::new(1, vec![refuse]));
+    let client = builder(&server).max_attempts(1).breaker_threshold(100).build().unwrap();
+    let failing = sink_with(client, dir.path(), options()).await;
+    let (outcomes, summary) = sync_all(&failing, &pages).await;
+    drop(failing);
+
+    assert!(outcomes.iter().any(|o| o.as_ref().is_err_and(|e| !e.is_fatal())), "{outcomes:?}");
+    assert!(summary.has_failures());
+    assert!(
+        ids_by_name(&server).values().any(|id| id == &old_id),
+        "the old document stays until the new one exists"
+    );
+
+    server.clear_faults();
+    let (outcomes, _) = sync_all(&sink(&server, dir.path(), options()).await, &pages).await;
+    assert!(outcomes.iter().all(Result::is_ok), "{outcomes:?}");
+    assert_in_step(&server, &pages[..1]);
+    let archive = server.dataset_by_name("archive").unwrap();
+    assert_eq!(server.documents(&archive.id).len(), 1);
+}
+
+#[tokio::test]
+async fn waiting_for_indexing_ends_when_the_run_is_cancelled() {
+    use kb_sync::dify_sink::{RunEnd, UnsyncedStage};
+    use tokio_util::sync::CancellationToken;
+    let server = std::sync::Arc::new(
+        DifyServer::builder()
+            .indexing_delay(std::time::Duration::from_secs(3600))
+            .start()
+            .await
+            .unwrap(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let options = DifySinkOptions { wait_for_indexing: true, ..options() };
+    let pages = pages(3, 1);
+    let sink = sink(&server, dir.path(), options).await;
+    submit_all(&sink, &pages).await;
+
+    // Ctrl-C once the first indexing poll is seen; without it the wait
+    // would last the default 30 minutes.
+    let cancel = CancellationToken::new();
+    let watcher = {
+        let (server, cancel) = (server.clone(), cancel.clone());
+        tokio::spawn(async move {
+            while server.stats().requests(routes::INDEXING_STATUS) == 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+            }
+            cancel.cancel();
+        })
+    };
+    let end = RunEnd { crawl_complete: true, cancel: Some(cancel), ..RunEnd::default() };
+    let summary = sink.finish_with(end).await.unwrap();
+    watcher.await.unwrap();
+
+    let kb = &summary.knowledge_bases[KB];
+    assert_eq!(kb.indexing_unfinished, 3);
+    let unconfirmed: Vec<_> =
+        kb.unsynced.iter().filter(|p| p.stage == UnsyncedStage::Index).collect();
+    assert_eq!(unconfirmed.len(), 3, "{:?}", kb.unsynced);
+    assert!(unconfirmed[0].reason.contains("retry --wait"), "{}", unconfirmed[0].reason);
+    assert!(summary.has_failures());
+    assert!(server.stats().requests(routes::INDEXING_STATUS) <= 3, "one poll round at most");
+}
+
+#[tokio::test]
+async fn pages_left_awaiting_indexing_are_confirmed_or_promoted_by_later_runs() {
+    let server = DifyServer::builder()
+        .indexing_delay(std::time::Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let waiting = DifySinkOptions {
+        wait_for_indexing: true,
+        wait_timeout: std::time::Duration::ZERO,
+        ..options()
+    };
+    let pages = pages(2, 1);
+    let (_, summary) = sync_all(&sink(&server, dir.path(), waiting.clone()).await, &pages).await;
+    assert_eq!(summary.knowledge_bases[KB].indexing_unfinished, 2);
+    let store = kb_sync::state::StateStore::open(dir.path().join("state.sqlite3")).unwrap();
+    assert_eq!(store.status_counts().unwrap()[KB][&Stage::MetadataApplied], 2);
+    drop(store);
+
+    // A later --wait run polls them although it wrote nothing.
+    server.complete_all_indexing();
+    let sink_waiting = sink(&server, dir.path(), waiting).await;
+    let summary = sink_waiting.finish(true).await.unwrap();
+    assert_eq!(summary.knowledge_bases.get(KB).map_or(0, |kb| kb.indexing_unfinished), 0);
+    assert_eq!(sink_waiting.store().status_counts().unwrap()[KB][&Stage::Synced], 2);
+    let validators = sink_waiting.store().validators_for_synced().unwrap();
+    assert_eq!(validators.len(), 2, "synced pages get conditional requests again");
+    drop(sink_waiting);
+
+    // Without --wait, unconfirmed pages count as synced.
+    let dir = tempfile::tempdir().unwrap();
+    let never = DifySinkOptions {
+        wait_for_indexing: true,
+        wait_timeout: std::time::Duration::ZERO,
+        ..options()
+    };
+    let other = DifyServer::builder()
+        .indexing_delay(std::time::Duration::from_secs(3600))
+        .start()
+        .await
+        .unwrap();
+    sync_all(&sink(&other, dir.path(), never).await, &pages).await;
+    let plain = sink(&other, dir.path(), options()).await;
+    let summary = plain.finish(true).await.unwrap();
+    assert!(!summary.has_failures(), "{summary:?}");
+    let counts = plain.store().status_counts().unwrap();
+    assert_eq!(counts[KB][&Stage::Synced], 2, "{counts:?}");
+    assert!(plain.store().pending_pages().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_dry_run_plans_the_prune_and_leaves_no_trace() {
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let pages = pages(6, 1);
+    sync_all(&sink(&server, dir.path(), pruning(PruneMode::Delete)).await, &pages).await;
+    let store_file = dir.path().join("state.sqlite3");
+    let runs_before = kb_sync::state::StateStore::open(&store_file).unwrap().next_run_id().unwrap();
+
+    let dry = DifySinkOptions { dry_run: true, ..pruning(PruneMode::Delete) };
+    let sink = sink(&server, dir.path(), dry).await;
+    let before = server.stats();
+    let outcomes = submit_all(&sink, &pages[..4]).await;
+    sink.page_gone(&pages[4].url).unwrap();
+    let summary = sink.finish(true).await.unwrap();
+    drop(sink);
+
+    let kb = &summary.knowledge_bases[KB];
+    assert_eq!(kb.planned["unchanged"], 4);
+    assert_eq!(kb.pruned, 2, "one gone, one not seen");
+    assert!(
+        outcomes.iter().all(|o| matches!(o, Ok(SyncOutcome::DryRun(PlannedAction::Unchanged))))
+    );
+    let made = diff(&before.requests_by_route, &server.stats().requests_by_route);
+    assert!(made.is_empty(), "{made:?}");
+    assert_eq!(documents(&server).len(), 6, "nothing deleted");
+    let store = kb_sync::state::StateStore::open(&store_file).unwrap();
+    assert_eq!(store.next_run_id().unwrap(), runs_before, "no run recorded");
+    assert!(store.all_pages().unwrap().iter().all(|p| !p.gone), "nothing marked gone");
+}
+
+#[tokio::test]
+async fn a_dry_run_creates_no_state_file() {
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let dry = DifySinkOptions { dry_run: true, ..options() };
+
+    let (_, summary) = sync_all(&sink(&server, dir.path(), dry).await, &pages(3, 1)).await;
+
+    assert_eq!(summary.knowledge_bases[KB].planned["create"], 3);
+    let files: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(files.is_empty(), "{files:?}");
+}
+
+#[tokio::test]
+async fn a_store_opened_for_a_dry_run_cannot_back_a_real_run() {
+    let server = DifyServer::start().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = kb_sync::state::StateStore::open_read_only(dir.path().join("s.db")).unwrap();
+    let client = builder(&server).build().unwrap();
+
+    let error = kb_sync::dify_sink::DifySink::connect(client, store, options()).await.unwrap_err();
+
+    assert!(error.to_string().contains("dry run"), "{error}");
+    assert_eq!(server.stats().requests_total, 0, "refused before any request");
 }

@@ -20,6 +20,7 @@ use crate::settings;
 /// Runs `dify-crawl crawl`.
 pub async fn run(args: CrawlArgs, global: &GlobalArgs, verbosity: Verbosity) -> Result<Exit> {
     let mut config = settings::load_config(global)?;
+    let connection = settings::dify_connection(&config)?;
     // The file was validated on load; flag values are checked by clap
     // (ranges) and by the crawler (URLs, patterns), which name the flag's
     // value rather than the file.
@@ -37,15 +38,12 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs, verbosity: Verbosity) -> 
     };
     let mut pipeline = pipeline.options(options);
 
-    let connection = config.dify_connection();
     if connection.is_some() {
         let sink = connect(&config, &global.state, sink_options).await?;
         if args.reconcile {
             reconcile(&sink, &router, &crawl.start_urls).await?;
         }
         pipeline = pipeline.dify(sink);
-    } else if let Some(missing) = config.half_configured_dify() {
-        tracing::warn!("{missing} is not set, so Dify is not used: exporting only");
     } else {
         tracing::info!("Dify is not configured (DIFY_BASE_URL, DIFY_API_KEY): exporting only");
     }
@@ -61,8 +59,11 @@ pub async fn run(args: CrawlArgs, global: &GlobalArgs, verbosity: Verbosity) -> 
 pub async fn connect(config: &Config, state: &Path, options: DifySinkOptions) -> Result<DifySink> {
     let connection = settings::require_dify(config)?;
     let client = settings::client(&connection, config)?;
-    let store = StateStore::open(state)
-        .with_context(|| format!("opening the state store {}", state.display()))?;
+    // A dry run reads the store (or plans on an empty one) and never
+    // creates or changes the file.
+    let store =
+        if options.dry_run { StateStore::open_read_only(state) } else { StateStore::open(state) };
+    let store = store.with_context(|| format!("opening the state store {}", state.display()))?;
     DifySink::connect(client, store, options)
         .await
         .with_context(|| format!("connecting to Dify at {}", connection.base_url))

@@ -3,11 +3,18 @@
 //!
 //! Checks run in order and stop where later ones cannot mean anything (no
 //! point checking knowledge bases with a rejected key). Each line starts
-//! with `ok`, `note` (works, but worth knowing) or `FAIL` followed by a
-//! `fix:` line. The exit code is 1 when anything failed.
+//! with `ok`, `note` (works, but worth knowing), `WARN` (works, but not as
+//! configured) or `FAIL`; the last two are followed by a `fix:` line. The
+//! exit code is 1 when anything failed.
+//!
+//! The key check counts only a JSON answer from Dify as proof: an HTML 404
+//! means the base URL points at something else (a wrong path prefix, the
+//! web console instead of the API), and a 5xx means Dify is broken. For
+//! each knowledge base, doctor reads it by id as the sync will, which is
+//! where Dify refuses one whose API access is switched off.
 
 use anyhow::Result;
-use dify_client::{DifyClient, IndexingTechnique, ListDatasetsQuery};
+use dify_client::{Dataset, DifyClient, IndexingTechnique, ListDatasetsQuery};
 use kb_sync::config::Config;
 
 use crate::args::{DoctorArgs, GlobalArgs};
@@ -27,6 +34,11 @@ impl Checks {
 
     fn note(&mut self, text: &str) {
         println!("note  {text}");
+    }
+
+    fn warn(&mut self, text: &str, fix: &str) {
+        println!("WARN  {text}");
+        println!("      fix: {fix}");
     }
 
     fn fail(&mut self, text: &str, fix: &str) {
@@ -66,6 +78,11 @@ fn check_config(checks: &mut Checks, global: &GlobalArgs) -> Option<Config> {
 }
 
 fn check_connection(checks: &mut Checks, config: &Config) -> Option<DifyClient> {
+    if let Some(missing) = config.half_configured_dify() {
+        let error = settings::half_configured(missing);
+        checks.fail(&error.message, &error.hint);
+        return None;
+    }
     let Some(connection) = config.dify_connection() else {
         checks.fail(
             "Dify is not configured: DIFY_BASE_URL and DIFY_API_KEY are needed",
@@ -86,40 +103,59 @@ fn check_connection(checks: &mut Checks, config: &Config) -> Option<DifyClient> 
     }
 }
 
-/// One cheap read: proves the server answers and the key is accepted.
+/// One cheap read: proves the server answers as Dify and the key is
+/// accepted.
 async fn check_key(checks: &mut Checks, client: &DifyClient) -> bool {
     let query = ListDatasetsQuery { page: Some(1), limit: Some(1), ..ListDatasetsQuery::default() };
     let result = client.list_datasets(&query).await;
     let version = client.server_version().unwrap_or_else(|| "unknown".into());
-    match result {
-        Ok(_) => {
-            checks.ok(&format!("Dify reachable, API key accepted (Dify version {version})"));
-            true
-        }
-        Err(err) if err.is_unauthorized() => {
-            checks.fail(
-                &format!("the API key was rejected: {}", chain(&err)),
-                "use a knowledge base API key (starts with `dataset-`) from Dify's Knowledge > \
-                 Service API page",
-            );
-            false
-        }
-        Err(err) if err.status().is_some() => {
+    let base = client.base_url().as_str().trim_end_matches('/').to_owned();
+    let Err(err) = result else {
+        checks.ok(&format!("Dify reachable, API key accepted (Dify version {version})"));
+        return true;
+    };
+    match err.status() {
+        Some(401) => checks.fail(
+            &format!("the API key was rejected: {}", chain(&err)),
+            "use a knowledge base API key (starts with `dataset-`) from Dify's Knowledge > \
+             Service API page",
+        ),
+        Some(404) => checks.fail(
+            &format!("no Dify knowledge API at {base}: GET {base}/datasets answered 404"),
+            "set DIFY_BASE_URL to the API base Dify shows on Knowledge > Service API, such as \
+             http://your-host/v1 or https://api.dify.ai/v1 (not the web console's address, and \
+             with no extra path before /v1)",
+        ),
+        Some(status) if status >= 500 => checks.fail(
+            &format!("Dify answered {status} (a server error): {}", chain(&err)),
+            "Dify itself is failing: check its api and worker containers and their logs \
+             (`docker compose logs api`), then run doctor again",
+        ),
+        Some(400 | 403) if !err.is_rate_limited() => {
+            // Listing asks Dify's plugin service about embedding models and
+            // can fail while the key itself was accepted.
             checks.note(&format!(
                 "API key accepted (Dify version {version}), but listing knowledge bases failed: {}",
                 chain(&err)
             ));
             checks.note("Dify's plugin service may be down; syncing can still work");
-            true
+            return true;
         }
-        Err(err) => {
-            checks.fail(
-                &format!("Dify is not reachable: {}", chain(&err)),
-                "check DIFY_BASE_URL and that Dify is running and reachable from here",
-            );
-            false
-        }
+        Some(_) if err.is_rate_limited() => checks.fail(
+            &format!("Dify's request limit was reached: {}", chain(&err)),
+            "wait a minute and run again; set [dify].requests_per_minute to your plan's limit \
+             so crawls stay under it",
+        ),
+        Some(status) => checks.fail(
+            &format!("Dify answered {status}: {}", chain(&err)),
+            "check DIFY_BASE_URL; `dify-crawl doctor -v` shows the exchange",
+        ),
+        None => checks.fail(
+            &format!("Dify is not reachable: {}", chain(&err)),
+            "check DIFY_BASE_URL and that Dify is running and reachable from here",
+        ),
     }
+    false
 }
 
 async fn check_knowledge_bases(
@@ -140,13 +176,7 @@ async fn check_knowledge_bases(
     let wanted = config.sink_options(false, false).indexing_technique;
     for name in names {
         match client.find_dataset(&name).await {
-            Ok(Some(dataset)) => {
-                let technique = dataset.indexing_technique.map_or("not set yet", technique_name);
-                let docs = dataset.document_count.unwrap_or(0);
-                checks.ok(&format!(
-                    "knowledge base {name:?}: exists, indexing {technique}, {docs} documents"
-                ));
-            }
+            Ok(Some(dataset)) => check_existing(checks, client, config, &name, dataset).await,
             Ok(None) => checks.note(&format!(
                 "knowledge base {name:?} does not exist yet; the first crawl creates it \
                  (indexing {})",
@@ -157,6 +187,70 @@ async fn check_knowledge_bases(
                 "check that the key's workspace can use this knowledge base (API access enabled)",
             ),
         }
+    }
+}
+
+/// An existing knowledge base: API access on, and the indexing technique
+/// the config asks for.
+async fn check_existing(
+    checks: &mut Checks,
+    client: &DifyClient,
+    config: &Config,
+    name: &str,
+    listed: Dataset,
+) {
+    let enable_fix = format!(
+        "in Dify, open Knowledge > {name} > API Access (Service API) and switch API access on \
+         for this knowledge base"
+    );
+    if listed.enable_api == Some(false) {
+        checks.fail(&format!("knowledge base {name:?}: API access is disabled"), &enable_fix);
+        return;
+    }
+    // Listing shows every knowledge base; reading one is what Dify refuses
+    // when its API access is off (older servers do not list the flag).
+    let dataset = match client.get_dataset(&listed.id).await {
+        Ok(dataset) => dataset,
+        Err(err) if err.status() == Some(403) && !err.is_rate_limited() => {
+            checks.fail(
+                &format!("knowledge base {name:?}: Dify refuses API access: {}", chain(&err)),
+                &enable_fix,
+            );
+            return;
+        }
+        Err(err) => {
+            checks.fail(
+                &format!("reading knowledge base {name:?}: {}", chain(&err)),
+                "run doctor again; if it persists, check Dify's api logs",
+            );
+            return;
+        }
+    };
+
+    let technique = dataset.indexing_technique.or(listed.indexing_technique);
+    let docs = dataset.document_count.or(listed.document_count).unwrap_or(0);
+    let shown = technique.map_or("not set yet", technique_name);
+    let wanted = config
+        .knowledge_base
+        .indexing_technique
+        .map(|_| config.sink_options(false, false).indexing_technique);
+    match (technique, wanted) {
+        (Some(have), Some(want)) if have != want => checks.warn(
+            &format!(
+                "knowledge base {name:?}: indexing {shown}, but the config asks for {} \
+                 ({docs} documents); syncing keeps {shown}",
+                technique_name(want)
+            ),
+            &format!(
+                "set [knowledge_base].indexing_technique = \"{shown}\" to match, or switch the \
+                 knowledge base to {} in Dify (Knowledge > {name} > Settings; Dify re-indexes \
+                 its documents), or route pages to a new knowledge base name",
+                technique_name(want)
+            ),
+        ),
+        _ => checks.ok(&format!(
+            "knowledge base {name:?}: exists, API access on, indexing {shown}, {docs} documents"
+        )),
     }
 }
 

@@ -19,7 +19,10 @@ struct Status {
 
 /// Runs `dify-crawl status`.
 pub fn run(args: &StatusArgs, global: &GlobalArgs) -> Result<Exit> {
-    let store = open_existing(&global.state)?;
+    require_store(&global.state)?;
+    let path = &global.state;
+    let store = StateStore::open_read_only(path)
+        .with_context(|| format!("opening the state store {}", path.display()))?;
     let status = Status {
         knowledge_bases: store.status_counts().context("reading page counts")?,
         failed: store.failed_pages().context("reading failed pages")?,
@@ -35,6 +38,11 @@ pub fn run(args: &StatusArgs, global: &GlobalArgs) -> Result<Exit> {
 /// Opens the store only if it exists: opening creates a file, and a status
 /// of a store that was never written would only mislead.
 pub fn open_existing(path: &std::path::Path) -> Result<StateStore> {
+    require_store(path)?;
+    StateStore::open(path).with_context(|| format!("opening the state store {}", path.display()))
+}
+
+fn require_store(path: &std::path::Path) -> Result<()> {
     if !path.is_file() {
         return Err(UsageError {
             message: format!("no state store at {}", path.display()),
@@ -44,7 +52,7 @@ pub fn open_existing(path: &std::path::Path) -> Result<StateStore> {
         }
         .into());
     }
-    StateStore::open(path).with_context(|| format!("opening the state store {}", path.display()))
+    Ok(())
 }
 
 fn render(status: &Status) -> String {

@@ -18,11 +18,15 @@
 //! Update-by-text with the known id. Dify refuses it while the document is
 //! not `available`; one read of the document then tells why. Still queued,
 //! indexing or in error: a same-name create-by-text replaces the enabled
-//! document in place (same id, new batch). Disabled or archived by a user:
-//! the page is left alone and the reason recorded, because Dify does not
-//! match disabled documents by name and a create would add a second one.
-//! Renamed by a user: also left alone, for the same reason. Gone (404): a
-//! create makes a new document and its id is recorded.
+//! document in place (same id, new batch). When the store already knows
+//! the document cannot be available (its indexing failed, or this run wrote
+//! it and has not seen indexing finish) the same-name create is sent
+//! straight away. Disabled or archived by a user: the page is left alone
+//! and the reason recorded, because Dify does not match disabled documents
+//! by name and a create would add a second one. Renamed by a user: also
+//! left alone, for the same reason. Gone (404): a create makes a new
+//! document and its id is recorded. A document disabled by pruning whose
+//! page came back is enabled (and updated only if the page changed).
 //!
 //! # Crash safety
 //!
@@ -51,11 +55,17 @@
 //! before the next call starts, so a killed process cannot lose a step it
 //! has acted on.
 //!
+//! A page that routing moved to another knowledge base is created there
+//! first; step 1 records its old document, which is deleted only once the
+//! new one exists (right after, or by a later `finish` if the process died
+//! in between). A failed create therefore never leaves the page in neither
+//! knowledge base.
+//!
 //! One window is left to Dify's rules: if a user disables a document after
 //! a create whose reply was lost and before it is resent, the resend
 //! creates a second document, because Dify matches only enabled documents
-//! by name. `tests/sync_crash.rs` kills a sync after every request, with
-//! and without the last reply lost, and checks the rest.
+//! by name. `tests/sync_crash.rs` kills a sync before and right after every
+//! request, and checks the rest.
 //!
 //! # Concurrency
 //!
@@ -66,10 +76,15 @@
 //!
 //! # Lost state
 //!
-//! A fresh store next to an existing knowledge base triggers
-//! reconciliation: documents are listed (100 per call) and matched to pages
-//! by name; the `content_hash` and descriptive metadata values stored on each
-//! document let unchanged pages stay free.
+//! A knowledge base whose dataset the store has never listed completely is
+//! reconciled before its first page is written: its documents are listed
+//! (100 per call) and matched to pages by name; the `content_hash` and
+//! descriptive metadata values stored on each document let unchanged pages
+//! stay free. The store marks the dataset reconciled only after the whole
+//! listing, so a run that stopped early (wrong key, Dify down, a dry run,
+//! a kill) leaves the next one to list again. A dataset the sink created
+//! empty needs no listing. A document found by an earlier run's listing is
+//! confirmed with one cheap read before a page is adopted onto it.
 
 mod error;
 mod metadata;
@@ -79,6 +94,7 @@ mod reconcile;
 mod run_end;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use dify_client::{
@@ -93,17 +109,20 @@ pub use error::SyncError;
 pub use metadata::METADATA_FIELDS;
 pub use options::{
     DEFAULT_METADATA_BATCH_SIZE, DEFAULT_POLL_INTERVAL, DEFAULT_PRUNE_AFTER_MISSED_RUNS,
-    DEFAULT_WAIT_TIMEOUT, DEFAULT_WRITE_CONCURRENCY, DifySinkOptions, MAX_WRITE_CONCURRENCY,
-    PruneMode, PruneOptions,
+    DEFAULT_PRUNE_MAX_SHARE, DEFAULT_WAIT_TIMEOUT, DEFAULT_WRITE_CONCURRENCY, DifySinkOptions,
+    MAX_WRITE_CONCURRENCY, PruneMode, PruneOptions,
 };
 pub use outcome::{
     IndexingFailure, KbSummary, PlannedAction, ReconcileCounts, ReconcileSummary, RetrySummary,
-    SyncOutcome, SyncSummary,
+    SyncOutcome, SyncSummary, UnsyncedPage, UnsyncedStage,
 };
+pub use run_end::RunEnd;
 
 use crate::naming::document_name;
 use crate::page::PageRecord;
-use crate::state::{DatasetRecord, Intent, PageState, RunId, Stage, StateStore, Validators};
+use crate::state::{
+    DatasetRecord, Intent, PageState, RemoteDocument, RunId, Stage, StateStore, Validators,
+};
 
 /// Writes pages into Dify knowledge bases. Cheap to clone; every method
 /// takes `&self` and may run concurrently with the others.
@@ -137,6 +156,13 @@ pub(crate) struct Inner {
     /// Knowledge bases this run's crawl covered; only their unseen pages
     /// count as missed when pruning.
     covered: Mutex<HashSet<String>>,
+    /// Knowledge bases an explicit `reconcile` lists, with the listing
+    /// overriding the store.
+    forced: Mutex<HashSet<String>>,
+    /// Dry run only: what the run saw, which the store does not record.
+    dry_seen: Mutex<HashSet<String>>,
+    /// Dry run only: pages that answered 404 or 410.
+    dry_gone: Mutex<HashSet<String>>,
 }
 
 /// A resolved knowledge base.
@@ -145,14 +171,27 @@ pub(crate) struct KbHandle {
     dataset_id: String,
     technique: IndexingTechnique,
     doc_form: DocForm,
-    /// Metadata field ids by name.
-    fields: HashMap<String, String>,
+    /// Metadata field ids by name; replaced if Dify refuses a stale one.
+    fields: Mutex<HashMap<String, String>>,
     /// One metadata flush at a time, so no batch is sent twice at once.
     flush: tokio::sync::Mutex<()>,
     /// Dry run on a knowledge base that does not exist yet.
     missing: bool,
-    /// Counts of the reconciliation done while resolving it, if any.
-    reconciled: Mutex<Option<ReconcileCounts>>,
+    /// The reconciliation done this run, if any.
+    reconciled: Mutex<Option<Reconciled>>,
+    /// Dry run only: the documents this run listed, by name, since the
+    /// store is not written.
+    listed: Mutex<Option<HashMap<String, RemoteDocument>>>,
+    /// The field ids were re-read this run after Dify refused one.
+    fields_refreshed: AtomicBool,
+}
+
+/// A reconciliation of one knowledge base in this run.
+#[derive(Debug, Clone)]
+pub(crate) struct Reconciled {
+    counts: ReconcileCounts,
+    /// The listing overrode the store (explicit reconcile).
+    overwrite: bool,
 }
 
 impl KbHandle {
@@ -163,11 +202,19 @@ impl KbHandle {
             dataset_id,
             technique,
             doc_form: DocForm::TextModel,
-            fields: HashMap::new(),
+            fields: Mutex::new(HashMap::new()),
             flush: tokio::sync::Mutex::new(()),
             missing: false,
             reconciled: Mutex::new(None),
+            listed: Mutex::new(None),
+            fields_refreshed: AtomicBool::new(false),
         }
+    }
+
+    fn with_fields(mut self, doc_form: DocForm, fields: HashMap<String, String>) -> KbHandle {
+        self.doc_form = doc_form;
+        self.fields = Mutex::new(fields);
+        self
     }
 }
 
@@ -178,9 +225,21 @@ const CREATE_ROUTE: &str = "POST /datasets/{dataset_id}/document/create-by-text"
 enum Plan {
     Unchanged,
     MetadataOnly,
+    /// Disabled by pruning, content and metadata unchanged: enable only.
+    Enable(String),
+    /// A document listed by this run holds this content already.
     Adopt(String),
+    /// A document an earlier run listed seems to hold this content: read it
+    /// before adopting it.
+    Confirm(RemoteDocument),
     Blocked(String),
-    Write { document_id: Option<String>, enable_first: bool, old: Option<(String, String)> },
+    Write {
+        document_id: Option<String>,
+        enable_first: bool,
+        /// The document is known not to be available: skip the update
+        /// Dify would refuse and replace it by name.
+        by_name: bool,
+    },
 }
 
 /// The result of one write call.
@@ -209,7 +268,7 @@ pub(crate) fn error_chain(error: &dyn std::error::Error) -> String {
 
 impl DifySink {
     /// Validates the options, checks the API key with one read and starts a
-    /// run in the store.
+    /// run in the store (a dry run records no run).
     ///
     /// # Errors
     /// [`SyncError::Unauthorized`] for a rejected key,
@@ -221,9 +280,15 @@ impl DifySink {
         options: DifySinkOptions,
     ) -> Result<DifySink, SyncError> {
         options.validate()?;
+        if store.is_read_only() && !options.dry_run {
+            return Err(SyncError::Options(
+                "the state store was opened for a dry run; open it with StateStore::open to write"
+                    .into(),
+            ));
+        }
         check_key(&client).await?;
 
-        let run = store.begin_run()?;
+        let run = if options.dry_run { store.next_run_id()? } else { store.begin_run()? };
         tracing::info!(run = run.0, dry_run = options.dry_run, "dify sink ready");
         let inner = Inner {
             writes: Semaphore::new(options.write_concurrency),
@@ -235,6 +300,9 @@ impl DifySink {
             counters: Mutex::new(BTreeMap::new()),
             batches: Mutex::new(Vec::new()),
             covered: Mutex::new(HashSet::new()),
+            forced: Mutex::new(HashSet::new()),
+            dry_seen: Mutex::new(HashSet::new()),
+            dry_gone: Mutex::new(HashSet::new()),
         };
         Ok(DifySink { inner: Arc::new(inner) })
     }
@@ -256,6 +324,7 @@ impl DifySink {
     /// [`SyncError::Page`] is already recorded in the store and counted.
     pub async fn submit(&self, page: &PageRecord) -> Result<SyncOutcome, SyncError> {
         self.inner.cover(&page.knowledge_base)?;
+        self.inner.saw(&page.url);
         let kb = self.inner.kb(&page.knowledge_base).await?;
         let result = self.inner.sync_page(&kb, page).await;
         self.inner.count(&page.knowledge_base, &result);
@@ -268,6 +337,7 @@ impl DifySink {
     /// [`SyncError::State`].
     pub fn not_modified(&self, url: &Url, kb: &str) -> Result<(), SyncError> {
         self.inner.cover(kb)?;
+        self.inner.saw(url);
         if !self.inner.options.dry_run {
             self.inner.store.record_unchanged(url.as_str(), None, self.inner.run)?;
         }
@@ -281,6 +351,7 @@ impl DifySink {
     /// # Errors
     /// [`SyncError::State`].
     pub fn record_failure(&self, url: &Url, stage: &str, error: &str) -> Result<(), SyncError> {
+        self.inner.saw(url);
         if !self.inner.options.dry_run {
             self.inner.store.record_failure(url, stage, error, self.inner.run)?;
         }
@@ -293,7 +364,9 @@ impl DifySink {
     /// # Errors
     /// [`SyncError::State`].
     pub fn page_gone(&self, url: &Url) -> Result<(), SyncError> {
-        if !self.inner.options.dry_run {
+        if self.inner.options.dry_run {
+            lock(&self.inner.dry_gone).insert(url.to_string());
+        } else {
             self.inner.store.record_gone(url, self.inner.run)?;
         }
         Ok(())
@@ -353,6 +426,14 @@ impl Inner {
         Ok(())
     }
 
+    /// Dry run: remembers a page the run saw (the store does that in a real
+    /// run), for planning the prune.
+    fn saw(&self, url: &Url) {
+        if self.options.dry_run {
+            lock(&self.dry_seen).insert(url.to_string());
+        }
+    }
+
     /// The knowledge base handle, resolving it on first use.
     async fn kb(&self, name: &str) -> Result<Arc<KbHandle>, SyncError> {
         let cell = lock(&self.kbs).entry(name.to_string()).or_default().clone();
@@ -361,10 +442,28 @@ impl Inner {
         Ok(handle.clone())
     }
 
+    /// Resolves a knowledge base, from the store when it knows the dataset
+    /// and its fields, and lists its documents unless the store already
+    /// holds a complete listing (see "Lost state" above).
     async fn load_kb(&self, name: &str) -> Result<KbHandle, SyncError> {
+        let forced = lock(&self.forced).contains(name);
         if let Some(handle) = self.known_kb(name)? {
-            tracing::debug!(kb = name, dataset = %handle.dataset_id, "knowledge base known");
-            return Ok(handle);
+            if !forced && self.store.is_reconciled(&handle.dataset_id)? {
+                tracing::debug!(kb = name, dataset = %handle.dataset_id, "knowledge base known");
+                return Ok(handle);
+            }
+            match self.reconcile_dataset(&handle, forced).await {
+                Ok(_) => return Ok(handle),
+                // The dataset was deleted in Dify: forget it and resolve the
+                // name afresh.
+                Err(SyncError::KnowledgeBase { ref source, .. }) if source.is_not_found() => {
+                    tracing::info!(kb = name, "stored dataset no longer exists in dify");
+                    if !self.options.dry_run {
+                        self.store.forget_dataset(name)?;
+                    }
+                }
+                Err(error) => return Err(error),
+            }
         }
 
         let Some(dataset) = self.fetch_dataset(name).await? else {
@@ -389,17 +488,20 @@ impl Inner {
         let fields = self.ensure_fields(name, &dataset.id, existing).await?;
 
         let handle =
-            KbHandle { doc_form, fields, ..KbHandle::new(name, dataset.id.clone(), technique) };
+            KbHandle::new(name, dataset.id.clone(), technique).with_fields(doc_form, fields);
         if !self.options.dry_run {
             self.remember_kb(&handle)?;
         }
         tracing::info!(kb = name, dataset = %handle.dataset_id, "knowledge base ready");
 
         let has_documents = dataset.document_count.or(dataset.total_documents).unwrap_or(0) > 0;
-        if self.store.was_created() && has_documents {
-            tracing::info!(kb = name, "state store is new; reconciling existing documents");
-            let counts = self.reconcile_dataset(&handle).await?;
-            *lock(&handle.reconciled) = Some(counts);
+        let listed_before = self.store.is_reconciled(&handle.dataset_id)?;
+        if forced || (has_documents && !listed_before) {
+            tracing::info!(kb = name, "listing the documents of the knowledge base");
+            self.reconcile_dataset(&handle, forced).await?;
+        } else if !listed_before && !self.options.dry_run {
+            // Empty (typically just created): there is nothing to list.
+            self.store.mark_reconciled(&handle.dataset_id)?;
         }
         Ok(handle)
     }
@@ -436,7 +538,8 @@ impl Inner {
         let stored_form =
             record.doc_form.as_deref().and_then(|f| serde_json::from_value(f.into()).ok());
         let doc_form = self.options.chunking.doc_form_for(technique, stored_form)?;
-        Ok(Some(KbHandle { doc_form, fields, ..KbHandle::new(name, record.dataset_id, technique) }))
+        let handle = KbHandle::new(name, record.dataset_id, technique);
+        Ok(Some(handle.with_fields(doc_form, fields)))
     }
 
     fn dataset_request(&self, name: &str) -> CreateDatasetRequest {
@@ -481,17 +584,19 @@ impl Inner {
     }
 
     fn remember_kb(&self, handle: &KbHandle) -> Result<(), SyncError> {
-        let as_text = |value: serde_json::Result<serde_json::Value>| {
-            value.ok().and_then(|v| v.as_str().map(str::to_string))
-        };
         let record = DatasetRecord {
             dataset_id: handle.dataset_id.clone(),
             indexing_technique: as_text(serde_json::to_value(handle.technique)),
             doc_form: as_text(serde_json::to_value(handle.doc_form)),
         };
         self.store.save_dataset(&handle.name, &record)?;
+        self.remember_fields(handle)
+    }
+
+    fn remember_fields(&self, handle: &KbHandle) -> Result<(), SyncError> {
+        let fields = lock(&handle.fields).clone();
         for (name, kind) in METADATA_FIELDS {
-            if let Some(id) = handle.fields.get(name) {
+            if let Some(id) = fields.get(name) {
                 let kind = as_text(serde_json::to_value(kind)).unwrap_or_default();
                 self.store.save_metadata_field(&handle.dataset_id, name, id, &kind)?;
             }
@@ -507,7 +612,10 @@ impl Inner {
             page.language.as_deref(),
         );
         let row = self.store.page(page.url.as_str())?;
-        let plan = self.plan(kb, row.as_ref(), page, &name, &fingerprint)?;
+        let mut plan = self.plan(kb, row.as_ref(), page, &name, &fingerprint)?;
+        if let Plan::Confirm(doc) = plan {
+            plan = self.confirm(kb, page, &name, &fingerprint, doc).await?;
+        }
 
         if self.options.dry_run {
             return Ok(SyncOutcome::DryRun(planned_action(&plan)));
@@ -536,8 +644,10 @@ impl Inner {
                 self.flush_metadata(kb, true).await?;
                 Ok(SyncOutcome::MetadataUpdated)
             }
+            Plan::Enable(document_id) => self.enable(kb, page, &intent, document_id).await,
             Plan::Adopt(document_id) => {
                 self.store.record_adopted(&intent, &document_id)?;
+                self.clean_moved(page.url.as_str()).await?;
                 Ok(SyncOutcome::Unchanged)
             }
             Plan::Blocked(reason) => {
@@ -545,8 +655,12 @@ impl Inner {
                 self.store.record_failure(&page.url, "write", &reason, self.run)?;
                 Ok(SyncOutcome::Blocked { reason })
             }
-            Plan::Write { document_id, enable_first, old } => {
-                self.write(kb, page, &intent, document_id, enable_first, old).await
+            // `confirm` never answers with another confirmation.
+            Plan::Confirm(doc) => {
+                self.write(kb, page, &intent, Some(doc.document_id), false, false).await
+            }
+            Plan::Write { document_id, enable_first, by_name } => {
+                self.write(kb, page, &intent, document_id, enable_first, by_name).await
             }
         }
     }
@@ -569,55 +683,186 @@ impl Inner {
         fingerprint: &str,
     ) -> Result<Plan, SyncError> {
         if kb.missing {
-            return Ok(Plan::Write { document_id: None, enable_first: false, old: None });
+            return Ok(Plan::Write { document_id: None, enable_first: false, by_name: false });
         }
+        // A dry run keeps its listing in memory; an explicit reconcile's
+        // listing overrides what the store says.
+        let listed = lock(&kb.listed).as_ref().map(|docs| docs.get(name).cloned());
+        let overrides = lock(&kb.reconciled).as_ref().is_some_and(|r| r.overwrite);
         let same_dataset = row.is_some_and(|r| r.dataset_id.as_deref() == Some(&kb.dataset_id));
         if let Some(row) = row.filter(|_| same_dataset)
             && let Some(document_id) = &row.document_id
         {
-            // The hash is recorded only once Dify holds that content, so a
-            // later fetch failure does not force a rewrite; a failed
-            // indexing does.
-            let indexing_failed =
-                row.stage == Stage::Failed && row.failed_stage.as_deref() == Some("indexing");
-            let content_there =
-                !indexing_failed && row.content_hash.as_deref() == Some(page.content_hash.as_str());
-            return Ok(match (content_there, row.metadata_hash.as_deref() == Some(fingerprint)) {
-                _ if row.disabled_by_sync => Plan::Write {
-                    document_id: Some(document_id.clone()),
-                    enable_first: true,
-                    old: None,
-                },
-                (true, true) => Plan::Unchanged,
-                (true, false) => Plan::MetadataOnly,
-                (false, _) => Plan::Write {
-                    document_id: Some(document_id.clone()),
-                    enable_first: false,
-                    old: None,
-                },
-            });
+            let contradicted = overrides
+                && listed
+                    .as_ref()
+                    .is_some_and(|doc| doc.as_ref().is_none_or(|d| &d.document_id != document_id));
+            if !contradicted {
+                return Ok(self.plan_known(kb, row, document_id, page, fingerprint));
+            }
         }
 
-        let old = row
-            .filter(|_| !same_dataset)
-            .and_then(|r| Some((r.dataset_id.clone()?, r.document_id.clone()?)));
-        let remote = self.store.remote_document(&kb.dataset_id, name)?;
+        let remote = match listed {
+            Some(doc) => doc,
+            None => self.store.remote_document(&kb.dataset_id, name)?,
+        };
         Ok(match remote {
             Some(doc) if is_blocked_status(doc.display_status.as_deref()) => {
                 Plan::Blocked(blocked_reason(doc.display_status.as_deref().unwrap_or("disabled")))
             }
             Some(doc)
                 if doc.content_hash.as_deref() == Some(page.content_hash.as_str())
-                    && doc.metadata_hash.as_deref() == Some(fingerprint)
-                    && old.is_none() =>
+                    && doc.metadata_hash.as_deref() == Some(fingerprint) =>
             {
-                Plan::Adopt(doc.document_id)
+                if doc.listed_run == Some(self.run) {
+                    Plan::Adopt(doc.document_id)
+                } else {
+                    Plan::Confirm(doc)
+                }
             }
-            Some(doc) => {
-                Plan::Write { document_id: Some(doc.document_id), enable_first: false, old }
-            }
-            None => Plan::Write { document_id: None, enable_first: false, old },
+            Some(doc) => Plan::Write {
+                document_id: Some(doc.document_id),
+                enable_first: false,
+                by_name: false,
+            },
+            None => Plan::Write { document_id: None, enable_first: false, by_name: false },
         })
+    }
+
+    /// The plan for a page whose document in this dataset the store knows.
+    fn plan_known(
+        &self,
+        kb: &KbHandle,
+        row: &PageState,
+        document_id: &str,
+        page: &PageRecord,
+        fingerprint: &str,
+    ) -> Plan {
+        // The hash is recorded only once Dify holds that content, so a
+        // later fetch failure does not force a rewrite; a failed indexing
+        // does.
+        let indexing_failed =
+            row.stage == Stage::Failed && row.failed_stage.as_deref() == Some("indexing");
+        let content_there =
+            !indexing_failed && row.content_hash.as_deref() == Some(page.content_hash.as_str());
+        let metadata_there = row.metadata_hash.as_deref() == Some(fingerprint);
+        let document_id = document_id.to_string();
+        if row.disabled_by_sync {
+            return if content_there && metadata_there {
+                Plan::Enable(document_id)
+            } else {
+                Plan::Write { document_id: Some(document_id), enable_first: true, by_name: false }
+            };
+        }
+        match (content_there, metadata_there) {
+            (true, true) => Plan::Unchanged,
+            (true, false) => Plan::MetadataOnly,
+            (false, _) => Plan::Write {
+                document_id: Some(document_id),
+                enable_first: false,
+                by_name: self.known_unavailable(kb, row),
+            },
+        }
+    }
+
+    /// Whether the store knows the page's document cannot be `available`:
+    /// its indexing failed, or this run wrote it and has not seen indexing
+    /// finish. Neither can have been disabled since (Dify refuses to
+    /// disable a document that is not completed), so a same-name create
+    /// replaces it safely.
+    fn known_unavailable(&self, kb: &KbHandle, row: &PageState) -> bool {
+        match row.indexing_status.as_deref() {
+            Some("error") => true,
+            Some("completed") => false,
+            _ => row.indexing_batch.as_ref().is_some_and(|batch| {
+                lock(&self.batches).iter().any(|(d, b)| d == &kb.dataset_id && b == batch)
+            }),
+        }
+    }
+
+    /// Reads a document an earlier run's listing found before adopting a
+    /// page onto it: it may have been deleted or rewritten since.
+    async fn confirm(
+        &self,
+        kb: &KbHandle,
+        page: &PageRecord,
+        name: &str,
+        fingerprint: &str,
+        doc: RemoteDocument,
+    ) -> Result<Plan, SyncError> {
+        let found =
+            self.client.get_document(&kb.dataset_id, &doc.document_id, MetadataMode::Only).await;
+        let by_id =
+            |id: String| Plan::Write { document_id: Some(id), enable_first: false, by_name: false };
+        Ok(match found {
+            Ok(found) => {
+                let hash = metadata::remote_string(&found.doc_metadata, "content_hash");
+                let same_metadata =
+                    metadata::remote_fingerprint(&found.doc_metadata) == fingerprint;
+                if hash == Some(page.content_hash.as_str()) && same_metadata {
+                    Plan::Adopt(doc.document_id)
+                } else {
+                    by_id(doc.document_id)
+                }
+            }
+            Err(error) if error.is_not_found() => {
+                tracing::debug!(url = %page.url, "a reconciled document is gone; creating it");
+                if !self.options.dry_run {
+                    self.store.forget_remote_document(&kb.dataset_id, name)?;
+                }
+                Plan::Write { document_id: None, enable_first: false, by_name: false }
+            }
+            Err(error) => {
+                // An update by id checks the document again.
+                let error = error::classify(error)?;
+                tracing::debug!(url = %page.url, error = %error_chain(&error), "cannot read document");
+                by_id(doc.document_id)
+            }
+        })
+    }
+
+    /// Enables the document pruning disabled, for a page that came back
+    /// unchanged. Dify skips unknown ids silently, so the document is read
+    /// first (free of the rate limit); a deleted one is created again.
+    async fn enable(
+        &self,
+        kb: &KbHandle,
+        page: &PageRecord,
+        intent: &Intent<'_>,
+        document_id: String,
+    ) -> Result<SyncOutcome, SyncError> {
+        let url = page.url.as_str();
+        let found =
+            self.client.get_document(&kb.dataset_id, &document_id, MetadataMode::Without).await;
+        match found {
+            Ok(_) => {}
+            Err(error) if error.is_not_found() => {
+                tracing::info!(url, "the document disabled by pruning is gone; creating it again");
+                return self.write(kb, page, intent, None, false, false).await;
+            }
+            Err(error) => {
+                self.store.record_failure(&page.url, "write", &error_chain(&error), self.run)?;
+                return Err(SyncError::page(url, "write", error));
+            }
+        }
+        let enabled = {
+            let _permit = self.writes.acquire().await;
+            let ids = [document_id];
+            self.client.set_documents_status(&kb.dataset_id, DocumentAction::Enable, &ids).await
+        };
+        match enabled {
+            Ok(_) => {
+                let validators = fetch_validators(page);
+                let lastmod = page.sitemap_lastmod.as_deref();
+                self.store.record_enabled(url, &validators, lastmod, self.run)?;
+                tracing::debug!(url, "enabled the document pruning had disabled");
+                Ok(SyncOutcome::Updated)
+            }
+            Err(error) => {
+                self.store.record_failure(&page.url, "write", &error_chain(&error), self.run)?;
+                Err(SyncError::page(url, "write", error))
+            }
+        }
     }
 
     async fn write(
@@ -627,23 +872,24 @@ impl Inner {
         intent: &Intent<'_>,
         document_id: Option<String>,
         enable_first: bool,
-        old: Option<(String, String)>,
+        by_name: bool,
     ) -> Result<SyncOutcome, SyncError> {
         let url = page.url.as_str();
-        if let Some((dataset_id, old_id)) = old {
-            self.delete_moved(url, &dataset_id, &old_id).await?;
-        }
+        // Also records the document a moved page leaves behind, deleted
+        // below once the new one exists.
         self.store.record_intent(intent)?;
 
         let written = {
             let _permit = self.writes.acquire().await;
-            self.write_call(kb, page, intent.document_name, document_id, enable_first).await
+            let name = intent.document_name;
+            self.write_call(kb, page, name, document_id, enable_first, by_name).await
         };
         match written {
             Ok(Written::Done { document_id, batch, created }) => {
                 self.store.record_written(url, &document_id, &batch, &metadata_json(page))?;
                 lock(&self.batches).push((kb.dataset_id.clone(), batch));
                 tracing::debug!(url, document = %document_id, created, "wrote document");
+                self.clean_moved(url).await?;
                 self.flush_metadata(kb, true).await?;
                 Ok(if created { SyncOutcome::Created } else { SyncOutcome::Updated })
             }
@@ -665,20 +911,39 @@ impl Inner {
         }
     }
 
-    /// Removes the document of a page that routing moved to another
-    /// knowledge base; a missing document is already removed.
-    async fn delete_moved(
+    /// Deletes the documents a page left in other knowledge bases when
+    /// routing moved it; called once its document in the new one exists.
+    /// A failed delete stays recorded for the end of the run (or the next).
+    pub(crate) async fn clean_moved(&self, url: &str) -> Result<(), SyncError> {
+        for (dataset_id, document_id) in self.store.moved_documents_of(url)? {
+            self.delete_left_behind(url, &dataset_id, &document_id).await?;
+        }
+        Ok(())
+    }
+
+    pub(crate) async fn delete_left_behind(
         &self,
         url: &str,
         dataset_id: &str,
         document_id: &str,
     ) -> Result<(), SyncError> {
-        match self.client.delete_document(dataset_id, document_id).await {
+        let deleted = {
+            let _permit = self.writes.acquire().await;
+            self.client.delete_document(dataset_id, document_id).await
+        };
+        match deleted {
             Ok(()) => {}
+            // Gone already, or its whole dataset is.
             Err(error) if error.is_not_found() => {}
-            Err(error) => return Err(SyncError::page(url, "move", error)),
+            Err(error) => {
+                let error = error::classify(error)?;
+                tracing::warn!(url, document = document_id, error = %error_chain(&error),
+                    "could not delete the document a moved page left behind; trying again later");
+                return Ok(());
+            }
         }
-        self.store.clear_document(url)?;
+        tracing::debug!(url, document = document_id, "deleted the document a moved page left");
+        self.store.drop_moved_document(dataset_id, document_id)?;
         Ok(())
     }
 
@@ -689,10 +954,14 @@ impl Inner {
         name: &str,
         document_id: Option<String>,
         enable_first: bool,
+        by_name: bool,
     ) -> Result<Written, dify_client::Error> {
         let Some(document_id) = document_id else {
             return self.create(kb, page, name).await;
         };
+        if by_name {
+            return Ok(replaced(self.create(kb, page, name).await?));
+        }
         if enable_first {
             let ids = [document_id.clone()];
             self.client.set_documents_status(&kb.dataset_id, DocumentAction::Enable, &ids).await?;
@@ -750,13 +1019,7 @@ impl Inner {
                 document.name
             )));
         }
-        let created = self.create(kb, page, name).await?;
-        Ok(match created {
-            Written::Done { document_id, batch, .. } => {
-                Written::Done { document_id, batch, created: false }
-            }
-            blocked => blocked,
-        })
+        Ok(replaced(self.create(kb, page, name).await?))
     }
 
     async fn create(
@@ -785,9 +1048,25 @@ impl Inner {
         }
     }
 
-    fn count_lost(&self, kb: &str) {
-        lock(&self.counters).entry(kb.to_string()).or_default().lost += 1;
+    /// Lists a page whose write succeeded but which is not synced.
+    pub(crate) fn unsynced(&self, kb: &str, url: &str, stage: UnsyncedStage, reason: &str) {
+        let page = UnsyncedPage { url: url.to_string(), stage, reason: reason.to_string() };
+        lock(&self.counters).entry(kb.to_string()).or_default().unsynced.push(page);
     }
+}
+
+/// A same-name create that replaced the page's document in place.
+fn replaced(written: Written) -> Written {
+    match written {
+        Written::Done { document_id, batch, .. } => {
+            Written::Done { document_id, batch, created: false }
+        }
+        blocked => blocked,
+    }
+}
+
+fn as_text(value: serde_json::Result<serde_json::Value>) -> Option<String> {
+    value.ok().and_then(|v| v.as_str().map(str::to_string))
 }
 
 /// What fetching the page told for the next run's conditional request.
@@ -816,10 +1095,10 @@ fn blocked_reason(status: &str) -> String {
 
 fn planned_action(plan: &Plan) -> PlannedAction {
     match plan {
-        Plan::Unchanged | Plan::Adopt(_) => PlannedAction::Unchanged,
+        Plan::Unchanged | Plan::Adopt(_) | Plan::Confirm(_) => PlannedAction::Unchanged,
         Plan::MetadataOnly => PlannedAction::UpdateMetadata,
         Plan::Blocked(_) => PlannedAction::Blocked,
-        Plan::Write { document_id: Some(_), .. } => PlannedAction::Update,
+        Plan::Enable(_) | Plan::Write { document_id: Some(_), .. } => PlannedAction::Update,
         Plan::Write { document_id: None, .. } => PlannedAction::Create,
     }
 }

@@ -19,6 +19,9 @@ pub const DEFAULT_WRITE_CONCURRENCY: usize = 4;
 pub const DEFAULT_METADATA_BATCH_SIZE: usize = 50;
 /// Default number of complete runs that must miss a page before pruning.
 pub const DEFAULT_PRUNE_AFTER_MISSED_RUNS: u32 = 2;
+/// Default largest share of a knowledge base's documents one run may prune
+/// for not having been seen.
+pub const DEFAULT_PRUNE_MAX_SHARE: f64 = 0.5;
 /// Default first pause between indexing-status polls.
 pub const DEFAULT_POLL_INTERVAL: Duration = Duration::from_secs(1);
 /// Default longest wait for indexing before reporting what is unfinished.
@@ -40,7 +43,7 @@ pub enum PruneMode {
 }
 
 /// When documents of vanished pages are removed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PruneOptions {
     /// Whether to prune at all. Default is `false`.
     pub enabled: bool,
@@ -50,6 +53,12 @@ pub struct PruneOptions {
     /// Pages answering 404 or 410 go at once. Default is
     /// [`DEFAULT_PRUNE_AFTER_MISSED_RUNS`].
     pub after_missed_runs: u32,
+    /// Safety valve: when pages not seen would take more than this share
+    /// (0.0 to 1.0) of a knowledge base's documents, none is pruned for not
+    /// being seen in that run (a broken crawl looks exactly like that).
+    /// Pages answering 404/410 are pruned regardless. Default is
+    /// [`DEFAULT_PRUNE_MAX_SHARE`]; 1.0 turns the valve off.
+    pub max_share: f64,
 }
 
 impl Default for PruneOptions {
@@ -58,6 +67,7 @@ impl Default for PruneOptions {
             enabled: false,
             mode: PruneMode::default(),
             after_missed_runs: DEFAULT_PRUNE_AFTER_MISSED_RUNS,
+            max_share: DEFAULT_PRUNE_MAX_SHARE,
         }
     }
 }
@@ -92,7 +102,9 @@ pub struct DifySinkOptions {
     pub poll_interval: Duration,
     /// Longest wait for indexing. Default is [`DEFAULT_WAIT_TIMEOUT`].
     pub wait_timeout: Duration,
-    /// Plan without writing to Dify or the store. Default is `false`.
+    /// Plan without writing to Dify or the store (open the store with
+    /// [`StateStore::open_read_only`](crate::state::StateStore::open_read_only)
+    /// so it is not even created). Default is `false`.
     pub dry_run: bool,
 }
 
@@ -134,6 +146,12 @@ impl DifySinkOptions {
             return Err(SyncError::Options(
                 "indexing_technique must be economy or high_quality".into(),
             ));
+        }
+        if !(0.0..=1.0).contains(&self.prune.max_share) {
+            let got = self.prune.max_share;
+            return Err(SyncError::Options(format!(
+                "prune max_share is {got}, expected 0.0..=1.0"
+            )));
         }
         if self.description.as_ref().is_some_and(|d| d.chars().count() > 400) {
             return Err(SyncError::Options("description is longer than 400 characters".into()));

@@ -52,6 +52,28 @@ pub struct IndexingFailure {
     pub error: String,
 }
 
+/// Where a page that is not synced at the end of a run got stuck.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UnsyncedStage {
+    /// Its content is in Dify but its metadata is not (refused, queued, or
+    /// the document vanished before it was set).
+    Metadata,
+    /// Its indexing was not confirmed while waiting (`--wait`).
+    Index,
+}
+
+/// A page that is not synced at the end of a run, with what to do about it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UnsyncedPage {
+    /// The page URL.
+    pub url: String,
+    /// Where it got stuck.
+    pub stage: UnsyncedStage,
+    /// Why, and what to do.
+    pub reason: String,
+}
+
 /// Counters of one knowledge base.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct KbSummary {
@@ -79,6 +101,10 @@ pub struct KbSummary {
     pub indexing_unfinished: u64,
     /// Dry-run plans by action.
     pub planned: BTreeMap<String, u64>,
+    /// Pages whose write succeeded but which are not synced at the end of
+    /// the run (metadata refused or still queued, document lost, indexing
+    /// unconfirmed), each with what to do.
+    pub unsynced: Vec<UnsyncedPage>,
 }
 
 impl KbSummary {
@@ -101,7 +127,13 @@ impl KbSummary {
 
     /// Whether any page of this knowledge base needs attention (exit 2).
     pub fn has_failures(&self) -> bool {
-        self.failed > 0 || self.blocked > 0 || self.lost > 0 || !self.indexing_failed.is_empty()
+        self.failed > 0
+            || self.blocked > 0
+            || self.lost > 0
+            || self.metadata_pending > 0
+            || self.indexing_unfinished > 0
+            || !self.indexing_failed.is_empty()
+            || !self.unsynced.is_empty()
     }
 }
 
@@ -167,13 +199,17 @@ pub struct ReconcileSummary {
 pub struct ReconcileCounts {
     /// Documents listed.
     pub documents: u64,
-    /// Documents whose `source_url` names a page that now has a store row.
+    /// Documents whose `source_url` names their page (which gets a store
+    /// row, except in a dry run).
     pub matched: u64,
     /// Documents without a usable `source_url` (kept by name only).
     pub unmatched: u64,
     /// Names held by more than one document (duplicates made outside this
     /// tool, or before it).
     pub duplicate_names: u64,
+    /// Store rows whose document was not listed (deleted in Dify), cleared
+    /// so their pages are created again (explicit reconcile only).
+    pub cleared: u64,
     /// The knowledge base does not exist in Dify.
     pub missing: bool,
 }

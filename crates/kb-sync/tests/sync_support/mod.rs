@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::time::Duration;
@@ -22,7 +24,12 @@ pub const KB: &str = "docs";
 
 /// A page of the generated site; `version` changes its text.
 pub fn page(index: usize, version: u32) -> PageRecord {
-    let url = Url::parse(&format!("https://docs.example.com/guide/page-{index}")).unwrap();
+    page_on("docs.example.com", index, version)
+}
+
+/// A page of a generated site on `host`.
+pub fn page_on(host: &str, index: usize, version: u32) -> PageRecord {
+    let url = Url::parse(&format!("https://{host}/guide/page-{index}")).unwrap();
     let markdown = format!(
         "# Page {index}\n\nVersion {version} of page {index}.\n\nSome words about topic {index}."
     );
@@ -57,15 +64,33 @@ pub fn builder(server: &DifyServer) -> DifyClientBuilder {
         .max_delay(Duration::from_millis(20))
 }
 
+/// A client builder through `proxy`, with fast retries.
+pub fn proxied(server: &DifyServer, proxy: &proxy::Proxy) -> DifyClientBuilder {
+    DifyClient::builder(proxy.base_url(), server.api_key())
+        .base_delay(Duration::from_millis(5))
+        .max_delay(Duration::from_millis(20))
+}
+
 /// Options with small metadata batches, so batching shows in small tests.
 pub fn options() -> DifySinkOptions {
     DifySinkOptions { metadata_batch_size: 5, ..DifySinkOptions::default() }
 }
 
-/// Opens the store in `dir` and connects a sink.
+/// Opens the store in `dir` (read-only for a dry run, as the binary does)
+/// and connects a sink.
 pub async fn sink(server: &DifyServer, dir: &Path, options: DifySinkOptions) -> DifySink {
-    let store = StateStore::open(dir.join("state.sqlite3")).unwrap();
     let client = builder(server).build().unwrap();
+    sink_with(client, dir, options).await
+}
+
+/// Opens the store in `dir` and connects a sink through `client`.
+pub async fn sink_with(client: DifyClient, dir: &Path, options: DifySinkOptions) -> DifySink {
+    let path = dir.join("state.sqlite3");
+    let store = if options.dry_run {
+        StateStore::open_read_only(path).unwrap()
+    } else {
+        StateStore::open(path).unwrap()
+    };
     DifySink::connect(client, store, options).await.unwrap()
 }
 
@@ -138,4 +163,23 @@ pub fn diff(
             (delta > 0).then(|| (route.clone(), delta))
         })
         .collect()
+}
+
+/// The store agrees with Dify: no two rows claim one document, and every
+/// row past its write names a document the server holds in the row's
+/// dataset.
+pub fn assert_store_consistent(server: &DifyServer, store: &StateStore) {
+    let rows = store.all_pages().unwrap();
+    let mut claimed = BTreeSet::new();
+    for row in &rows {
+        let Some(id) = &row.document_id else { continue };
+        assert!(claimed.insert(id.clone()), "two rows claim document {id}: {rows:#?}");
+    }
+    for row in rows.iter().filter(|row| row.stage.content_in_dify()) {
+        let (Some(dataset), Some(id)) = (&row.dataset_id, &row.document_id) else {
+            panic!("{} is {:?} without a document", row.url, row.stage);
+        };
+        let held = server.documents(dataset).into_iter().any(|doc| &doc.id == id);
+        assert!(held, "{} is {:?} but dify has no document {id}", row.url, row.stage);
+    }
 }
