@@ -29,10 +29,12 @@
 //! enabled = false
 //! mode = "delete"                    # or "disable"
 //! after_missed_runs = 1
+//! max_share = 0.5                    # never prune more of a base for not being seen
 //!
 //! [crawl]
 //! max_pages = 1000
 //! delay_ms = 250
+//! no_parent = false                  # true: stay under the start URLs' folders
 //! exclude = ["/tag/", "\\?replytocom="]
 //!
 //! [extract]

@@ -6,7 +6,10 @@
 //! - [`dify`]: a Dify-compatible Knowledge API server with fault injection
 //!   and counters.
 //! - [`site`]: generated websites (plain, large, hostile) for the crawler.
+//! - [`static_site`]: a folder of files served as a website (the offline
+//!   demo site).
 #![deny(missing_docs)]
 
 pub mod dify;
 pub mod site;
+pub mod static_site;
