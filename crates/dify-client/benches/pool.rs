@@ -1,13 +1,14 @@
 //! Connection pooling, measured against the test server on loopback.
 //!
-//! Three ways to make the same 1,000 sequential `GET /datasets/{id}` calls:
+//! Four ways to make the same 1,000 sequential `GET /datasets/{id}` calls:
 //! - pooled: one `DifyClient` (typed decoding, retries, metrics included);
 //! - fresh: a `DifyClient` whose pool keeps no idle connection, so every
 //!   call opens a new TCP connection;
 //! - bare: a hyper HTTP/1 connection over one `TcpStream`, reading raw
 //!   bytes: the floor any client could reach;
-//! - reqwest: a plain `reqwest::Client` reading raw bytes, to show how much
-//!   of the gap to the floor is the HTTP stack and how much this crate.
+//! - reqwest: a `reqwest::Client` with `DifyClient`'s transport settings
+//!   (timeouts, pool) reading raw bytes, to show how much of the gap to the
+//!   floor is the HTTP stack and how much this crate.
 //!
 //! Everything runs twice: on a two-worker multi-thread runtime (as the
 //! binary does) and on a current-thread runtime.
@@ -152,7 +153,16 @@ async fn bare_loop(server: &DifyServer, dataset_id: &str) {
 
 async fn reqwest_loop(server: &DifyServer, dataset_id: &str) {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::new();
+    // The same transport settings as `DifyClient`'s defaults, so the
+    // difference between the two is the client's own work per call.
+    let client = reqwest::Client::builder()
+        .timeout(dify_client::DEFAULT_TIMEOUT)
+        .connect_timeout(dify_client::DEFAULT_CONNECT_TIMEOUT)
+        .pool_idle_timeout(dify_client::DEFAULT_POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(dify_client::DEFAULT_POOL_MAX_IDLE_PER_HOST)
+        .tcp_nodelay(true)
+        .build()
+        .expect("reqwest client");
     let url = format!("{}/datasets/{dataset_id}", server.base_url());
     for _ in 0..CALLS {
         let response = client.get(&url).bearer_auth(server.api_key()).send().await.expect("send");
@@ -166,7 +176,7 @@ fn report(results: &[Samples; 4]) {
         "pooled DifyClient",
         "fresh connection per call",
         "bare hyper keep-alive",
-        "plain reqwest (reference)",
+        "reqwest, same settings",
     ];
     println!("{CALLS} sequential GET /datasets/{{id}} calls, median of {ROUNDS} rounds");
     println!("{:<28} {:>10} {:>10} {:>12}", "variant", "wall ms", "calls/s", "connections");
