@@ -19,12 +19,13 @@
 //! Problems with one page (fetch error, a Dify write that failed, even one
 //! whose task panicked) are counted and listed in the [`RunReport`]; the
 //! run goes on. Pages left out on purpose (robots.txt, too little content,
-//! duplicates) are listed apart with their reason. A page answering 404 or 410 is not a problem but a fact about the
-//! site (a broken link, or a page removed since an earlier run): it is
-//! listed apart ([`RunReport::gone`]), is never retried, and marks what the
-//! sinks stored for it as prunable. A fatal sink error (key rejected, Dify unreachable, state store
-//! broken, export folder unwritable) cancels the crawl and ends the run with
-//! [`PipelineFailure`], which still carries the report.
+//! duplicates) are listed apart with their reason. A page answering 404 or
+//! 410 is not a problem but a fact about the site (a broken link, or a page
+//! removed since an earlier run): it is listed apart
+//! ([`RunReport::gone`]), is never retried, and marks what the sinks stored
+//! for it as prunable. A fatal sink error (key rejected, Dify unreachable,
+//! state store broken, export folder unwritable) cancels the crawl and ends
+//! the run with [`PipelineFailure`], which still carries the report.
 //!
 //! A run is *complete* ([`CrawlCounts::complete`]) only when the crawl
 //! covered the site: no page limit hit, not cancelled, no fetch failure
