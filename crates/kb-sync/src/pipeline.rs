@@ -339,11 +339,7 @@ impl Pipeline {
     /// with a folder, a file in the folder.
     fn load_validators(&mut self) -> Result<(), PipelineError> {
         let from_store = match &self.dify {
-            Some(sink) => {
-                let store = sink.store();
-                let synced = store.validators_for_synced().map_err(PipelineError::State)?;
-                Some(same_route(store, &self.router, synced).map_err(PipelineError::State)?)
-            }
+            Some(sink) => Some(same_route(sink.store(), &self.router)?),
             None => None,
         };
         let from_folder = self.folder.as_ref().map(|f| f.validators());
@@ -445,26 +441,22 @@ fn conclude(
     }
 }
 
-/// Keeps the validators of pages whose stored knowledge base is the one
-/// the router picks now. A 304 never reaches a write, so a page whose route
+/// Validators of synced pages whose stored knowledge base is the one the
+/// router picks now. A 304 never reaches a write, so a page whose route
 /// changed (a `[[route]]` rule or `--kb` edited) must be fetched in full to
 /// be moved into its new knowledge base.
 fn same_route(
     store: &StateStore,
     router: &Router,
-    synced: HashMap<String, StoredValidators>,
-) -> Result<HashMap<String, StoredValidators>, StateError> {
-    let mut kept = HashMap::with_capacity(synced.len());
+) -> Result<HashMap<String, StoredValidators>, PipelineError> {
     let mut rerouted = 0_u64;
-    for (url, validators) in synced {
-        let route = Url::parse(&url).ok().map(|parsed| router.route(&parsed));
-        let stored = store.page(&url)?.map(|page| page.knowledge_base);
-        if route.is_some() && route == stored {
-            kept.insert(url, validators);
-        } else {
-            rerouted += 1;
-        }
-    }
+    let kept = store
+        .validators_for_synced_if(|url, knowledge_base| {
+            let same = Url::parse(url).is_ok_and(|parsed| router.route(&parsed) == knowledge_base);
+            rerouted += u64::from(!same);
+            same
+        })
+        .map_err(PipelineError::State)?;
     if rerouted > 0 {
         tracing::info!(
             pages = rerouted,

@@ -699,7 +699,7 @@ impl StateStore {
         }
         migrate(&mut conn).map_err(|err| query_to_open(err, &path))?;
         conn.busy_timeout(std::time::Duration::from_secs(5)).map_err(open_error)?;
-        tracing::debug!(path = %path.display(), "opened state store read-only for a dry run");
+        tracing::debug!(path = %path.display(), "opened state store read-only");
         let shared = Arc::new(Shared { conn: Mutex::new(conn), _lock: None });
         Ok(StateStore { shared, path, created: false, read_only: true })
     }
@@ -1286,19 +1286,39 @@ impl StateStore {
     /// # Errors
     /// [`StateError::Query`] on SQLite failure.
     pub fn validators_for_synced(&self) -> Result<HashMap<String, Validators>, StateError> {
+        self.validators_for_synced_if(|_, _| true)
+    }
+
+    /// [`StateStore::validators_for_synced`], keeping only the pages for
+    /// which `keep(url, knowledge_base)` holds (the pipeline drops pages
+    /// whose route changed, so they are fetched in full and moved).
+    ///
+    /// # Errors
+    /// [`StateError::Query`] on SQLite failure.
+    pub fn validators_for_synced_if(
+        &self,
+        mut keep: impl FnMut(&str, &str) -> bool,
+    ) -> Result<HashMap<String, Validators>, StateError> {
         let conn = self.conn()?;
         let mut stmt = conn.prepare_cached(
-            "SELECT url, etag, last_modified, links FROM pages
+            "SELECT url, knowledge_base, etag, last_modified, links FROM pages
              WHERE stage = 'synced' AND links IS NOT NULL
                AND (etag IS NOT NULL OR last_modified IS NOT NULL)",
         )?;
-        let rows = stmt.query_map([], |row| {
+        let mut rows = stmt.query([])?;
+        let mut kept = HashMap::new();
+        while let Some(row) = rows.next()? {
             let url: String = row.get(0)?;
-            let (etag, last_modified) = (row.get(1)?, row.get(2)?);
-            let links = links_from_json(row.get(3)?);
-            Ok(links.map(|links| (url, Validators { etag, last_modified, links })))
-        })?;
-        Ok(rows.filter_map(Result::transpose).collect::<Result<_, _>>()?)
+            let knowledge_base: String = row.get(1)?;
+            if !keep(&url, &knowledge_base) {
+                continue;
+            }
+            if let Some(links) = links_from_json(row.get(4)?) {
+                let (etag, last_modified) = (row.get(2)?, row.get(3)?);
+                kept.insert(url, Validators { etag, last_modified, links });
+            }
+        }
+        Ok(kept)
     }
 
     /// Page counts per knowledge base and stage.
